@@ -1,0 +1,1 @@
+"""Sinks: where events go after the reducer. One module per sink; ``_base`` is the seam."""

@@ -1,0 +1,43 @@
+"""The seam between the SDK runtime and the sinks that deliver events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from codex_telemetry._stats import Counter, ReasonCounter
+from codex_telemetry.events import AnalyticsEvent
+
+__all__ = ["DeliveryCounters", "EventSink"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryCounters:
+    """What a sink reports back: events delivered, and events given up on by reason."""
+
+    exported: Counter = field(default_factory=Counter)
+    dropped: ReasonCounter = field(default_factory=ReasonCounter)
+
+
+class EventSink(Protocol):
+    """Where the worker hands events.
+
+    ``export`` is called from the SDK's single worker thread; it must not block on the
+    network (hand the events to the sink's own batching and return). ``force_flush`` and
+    ``shutdown`` wait at most ``timeout`` seconds and return True when everything handed
+    over so far was delivered. No method raises: failures are counted in the sink's
+    :class:`DeliveryCounters` and logged. ``shutdown`` is idempotent.
+    """
+
+    def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
+        """Take events produced at ``timestamp_ns`` (unix nanoseconds) for delivery."""
+        ...
+
+    def force_flush(self, timeout: float) -> bool:
+        """Deliver what was handed over so far, waiting at most ``timeout`` seconds."""
+        ...
+
+    def shutdown(self, timeout: float) -> bool:
+        """Flush, then release every resource; later calls do nothing."""
+        ...

@@ -1,0 +1,112 @@
+"""Counters behind ``Telemetry.stats()``: cheap to bump from any thread, read as a snapshot."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+__all__ = ["Counter", "ReasonCounter", "TelemetryStats"]
+
+
+class Counter:
+    """A monotonic counter that loses no increment under concurrent use.
+
+    ``next()`` on :func:`itertools.count` runs in C while holding the GIL, so it is
+    atomic without a lock; this keeps the cost of counting on the caller's hot path to
+    one C call.
+    """
+
+    __slots__ = ("_count",)
+
+    def __init__(self) -> None:
+        self._count = itertools.count()
+
+    def increment(self) -> None:
+        """Add one."""
+        next(self._count)
+
+    def add(self, amount: int) -> None:
+        """Add ``amount`` (a non-negative integer)."""
+        for _ in range(amount):
+            next(self._count)
+
+    @property
+    def value(self) -> int:
+        """The current count."""
+        # count.__reduce__() -> (count, (next_value,)): the number of next() calls so far.
+        return int(self._count.__reduce__()[1][0])
+
+
+class ReasonCounter:
+    """Counts by reason (``"queue_full"``, ``"http_400"``, ...); safe from any thread."""
+
+    __slots__ = ("_counts", "_lock")
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, reason: str, amount: int = 1) -> None:
+        """Add ``amount`` under ``reason``."""
+        if amount <= 0:
+            return
+        with self._lock:
+            self._counts[reason] = self._counts.get(reason, 0) + amount
+
+    def snapshot(self) -> Mapping[str, int]:
+        """A read-only copy of the counts."""
+        with self._lock:
+            return MappingProxyType(dict(self._counts))
+
+    @property
+    def total(self) -> int:
+        """The sum over every reason."""
+        with self._lock:
+            return sum(self._counts.values())
+
+
+def _empty() -> Mapping[str, int]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryStats:
+    """A snapshot of the SDK's counters, from ``Telemetry.stats()``.
+
+    Every fact handed to ``track_fact`` ends in exactly one of ``facts_accepted``,
+    ``facts_filtered``, ``facts_deduplicated`` or ``facts_dropped``; every event produced
+    ends in ``events_exported`` or ``events_dropped`` (or is still on its way).
+    """
+
+    facts_accepted: int = 0
+    """Facts queued for the reducer."""
+    facts_filtered: int = 0
+    """Facts gated off by the GeneralAnalytics feature flag."""
+    facts_deduplicated: int = 0
+    """``AppUsed``/``PluginUsed`` facts already reported for their turn."""
+    facts_dropped: Mapping[str, int] = field(default_factory=_empty)
+    """Facts not queued, by reason: ``queue_full``, ``invalid``, ``after_shutdown``,
+    ``empty``, ``disabled``."""
+    events_produced: int = 0
+    """Events the reducer produced."""
+    events_exported: int = 0
+    """Events the sink delivered."""
+    events_dropped: Mapping[str, int] = field(default_factory=_empty)
+    """Events not delivered, by reason (``export_queue_full``, ``http_400``, ...)."""
+    reducer_evicted: Mapping[str, int] = field(default_factory=_empty)
+    """Reducer state evicted to keep memory bounded, by kind."""
+    internal_errors: int = 0
+    """Faults caught inside the SDK (each logged; the host program is unaffected)."""
+
+    @property
+    def facts_dropped_total(self) -> int:
+        """All dropped facts, whatever the reason."""
+        return sum(self.facts_dropped.values())
+
+    @property
+    def events_dropped_total(self) -> int:
+        """All events not delivered, whatever the reason."""
+        return sum(self.events_dropped.values())

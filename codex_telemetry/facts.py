@@ -1,0 +1,654 @@
+"""The facts a program reports, and the protocol values they carry.
+
+Every class here is an immutable, validated value: building one with a wrong type or an
+unknown enum string raises :class:`pydantic.ValidationError` at once, naming the field.
+Enum values are the wire strings of the Codex analytics backend, spelled as ``Literal``
+types so that a type checker catches a typo before the program runs.
+
+Sequences may be given as lists; they are stored as tuples so that a fact never changes
+after it was tracked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeAlias, TypeVar
+
+from pydantic import BeforeValidator, ConfigDict
+from pydantic.dataclasses import dataclass
+
+__all__ = [
+    "AppInvocation",
+    "AppMentioned",
+    "AppUsed",
+    "ApprovalPolicy",
+    "ApprovalsReviewer",
+    "Capabilities",
+    "ClientInfo",
+    "CodexErrorInfo",
+    "CollaborationMode",
+    "Compaction",
+    "CompactionImplementation",
+    "CompactionPhase",
+    "CompactionReason",
+    "CompactionStatus",
+    "CompactionStrategy",
+    "CompactionTrigger",
+    "CustomSource",
+    "ErrorResponse",
+    "Fact",
+    "HookName",
+    "HookRun",
+    "HookRunStatus",
+    "HookSource",
+    "ImageInput",
+    "Initialize",
+    "InitializeParams",
+    "InvocationType",
+    "JsonRpcError",
+    "LocalImageInput",
+    "Notification",
+    "Other",
+    "OtherInput",
+    "Personality",
+    "PluginCapabilitySummary",
+    "PluginMetadata",
+    "PluginState",
+    "PluginStateChanged",
+    "PluginUsed",
+    "ReasoningEffort",
+    "ReasoningSummary",
+    "RejectionReason",
+    "Request",
+    "RequestId",
+    "Response",
+    "RpcTransport",
+    "RuntimeMetadata",
+    "SandboxPolicy",
+    "ServiceTier",
+    "SessionSource",
+    "SkillInvocation",
+    "SkillInvoked",
+    "SkillScope",
+    "SubAgent",
+    "SubAgentSource",
+    "SubAgentThreadStarted",
+    "SubmissionType",
+    "TextInput",
+    "Thread",
+    "ThreadForkResponse",
+    "ThreadResumeResponse",
+    "ThreadSpawn",
+    "ThreadStartResponse",
+    "TokenUsage",
+    "TrackingContext",
+    "Turn",
+    "TurnCompletedNotification",
+    "TurnError",
+    "TurnResolvedConfig",
+    "TurnStartRequest",
+    "TurnStartResponse",
+    "TurnStartedNotification",
+    "TurnStatus",
+    "TurnSteerRequest",
+    "TurnSteerResponse",
+    "TurnTokenUsage",
+    "UserInput",
+]
+
+# Strict: a string is never coerced into an int, nor an int into a bool. Facts come from
+# program code, where a coercion would hide a bug rather than help.
+_STRICT = ConfigDict(strict=True, frozen=True)
+
+_T = TypeVar("_T")
+
+
+def _list_to_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+# A tuple field that also accepts a list; its items are validated strictly.
+Items = Annotated[tuple[_T, ...], BeforeValidator(_list_to_tuple)]
+
+RequestId: TypeAlias = int | str
+RpcTransport: TypeAlias = Literal["stdio", "websocket", "in_process"]
+TurnStatus: TypeAlias = Literal["completed", "failed", "interrupted", "in_progress"]
+RejectionReason: TypeAlias = Literal[
+    "no_active_turn",
+    "expected_turn_mismatch",
+    "non_steerable_review",
+    "non_steerable_compact",
+    "empty_input",
+    "input_too_large",
+]
+# The protocol's camelCase form: a unit variant is a string ("usageLimitExceeded"), a
+# variant with data an object ({"httpConnectionFailed": {"httpStatusCode": 502}}).
+CodexErrorInfo: TypeAlias = str | Mapping[str, Any]
+
+SubmissionType: TypeAlias = Literal["default", "queued"]
+SandboxPolicy: TypeAlias = Literal[
+    "danger_full_access", "read_only", "workspace_write", "external_sandbox"
+]
+ReasoningEffort: TypeAlias = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+ReasoningSummary: TypeAlias = Literal["auto", "concise", "detailed", "none"]
+ServiceTier: TypeAlias = Literal["fast", "flex"]
+ApprovalPolicy: TypeAlias = Literal["untrusted", "on-failure", "on-request", "never"]
+ApprovalsReviewer: TypeAlias = Literal["user", "guardian_subagent"]
+CollaborationMode: TypeAlias = Literal["default", "plan", "pair_programming", "execute"]
+Personality: TypeAlias = Literal["friendly", "pragmatic", "none"]
+
+SkillScope: TypeAlias = Literal["user", "repo", "system", "admin"]
+InvocationType: TypeAlias = Literal["explicit", "implicit"]
+PluginState: TypeAlias = Literal["installed", "uninstalled", "enabled", "disabled"]
+
+CompactionTrigger: TypeAlias = Literal["manual", "auto"]
+CompactionReason: TypeAlias = Literal["user_requested", "context_limit", "model_downshift"]
+CompactionImplementation: TypeAlias = Literal["responses", "responses_compact"]
+CompactionPhase: TypeAlias = Literal["standalone_turn", "pre_turn", "mid_turn"]
+CompactionStrategy: TypeAlias = Literal["memento", "prefix_compaction"]
+CompactionStatus: TypeAlias = Literal["completed", "failed", "interrupted"]
+
+HookName: TypeAlias = Literal[
+    "PreToolUse", "PermissionRequest", "PostToolUse", "SessionStart", "UserPromptSubmit", "Stop"
+]
+HookSource: TypeAlias = Literal[
+    "system",
+    "user",
+    "project",
+    "mdm",
+    "session_flags",
+    "legacy_managed_config_file",
+    "legacy_managed_config_mdm",
+    "unknown",
+]
+HookRunStatus: TypeAlias = Literal["running", "completed", "blocked", "failed", "stopped"]
+
+
+# --- shared values -------------------------------------------------------------------
+
+
+@dataclass(config=_STRICT, slots=True)
+class RuntimeMetadata:
+    """The program that reported the facts: its version and the machine it runs on.
+
+    OS and architecture use the Rust standard library's names (``macos``, ``linux``,
+    ``windows``; ``x86_64``, ``aarch64``).
+    """
+
+    codex_rs_version: str
+    runtime_os: str
+    runtime_os_version: str
+    runtime_arch: str
+
+
+@dataclass(config=_STRICT, slots=True)
+class ClientInfo:
+    """``clientInfo`` of the ``initialize`` request."""
+
+    name: str
+    version: str
+    title: str | None = None
+
+
+@dataclass(config=_STRICT, slots=True)
+class Capabilities:
+    """``capabilities`` of the ``initialize`` request."""
+
+    experimental_api: bool
+
+
+@dataclass(config=_STRICT, slots=True)
+class InitializeParams:
+    """Parameters of the ``initialize`` request."""
+
+    client_info: ClientInfo
+    capabilities: Capabilities | None = None
+
+
+# --- session sources -----------------------------------------------------------------
+
+
+@dataclass(config=_STRICT, slots=True)
+class ThreadSpawn:
+    """A sub-agent spawned by another thread."""
+
+    parent_thread_id: str
+    depth: int
+    agent_nickname: str | None = None
+    agent_role: str | None = None
+
+
+@dataclass(config=_STRICT, slots=True)
+class Other:
+    """A sub-agent source not known to this version; ``name`` is reported verbatim."""
+
+    name: str
+
+
+SubAgentSource: TypeAlias = (
+    Literal["review", "compact", "memory_consolidation"] | ThreadSpawn | Other
+)
+
+
+@dataclass(config=_STRICT, slots=True)
+class CustomSource:
+    """A session source named by the client program."""
+
+    name: str
+
+
+@dataclass(config=_STRICT, slots=True)
+class SubAgent:
+    """A session run by a sub-agent of another session."""
+
+    source: SubAgentSource
+
+
+# ``app_server`` is the protocol's ``appServer``.
+SessionSource: TypeAlias = (
+    Literal["cli", "vscode", "exec", "app_server", "unknown"] | CustomSource | SubAgent
+)
+
+
+# --- protocol values -----------------------------------------------------------------
+
+
+@dataclass(config=_STRICT, slots=True)
+class Thread:
+    """A thread as a thread response describes it."""
+
+    id: str
+    ephemeral: bool
+    created_at: int
+    source: SessionSource
+
+
+@dataclass(config=_STRICT, slots=True)
+class TextInput:
+    """A text item of a turn's input."""
+
+    text: str
+
+
+@dataclass(config=_STRICT, slots=True)
+class ImageInput:
+    """An image given by URL (a ``data:`` URL included)."""
+
+    url: str
+
+
+@dataclass(config=_STRICT, slots=True)
+class LocalImageInput:
+    """An image given by a local file path."""
+
+    path: str
+
+
+@dataclass(config=_STRICT, slots=True)
+class OtherInput:
+    """Any other input item (a skill, a mention, ...); ``kind`` is its protocol type."""
+
+    kind: str
+
+
+UserInput: TypeAlias = TextInput | ImageInput | LocalImageInput | OtherInput
+
+
+@dataclass(config=_STRICT, slots=True)
+class TurnError:
+    """Why a turn failed."""
+
+    message: str
+    codex_error_info: CodexErrorInfo | None = None
+
+
+@dataclass(config=_STRICT, slots=True)
+class Turn:
+    """A turn as a response or a notification describes it. Times are unix seconds."""
+
+    id: str
+    status: TurnStatus
+    error: TurnError | None = None
+    started_at: int | None = None
+    completed_at: int | None = None
+    duration_ms: int | None = None
+
+
+@dataclass(config=_STRICT, slots=True)
+class TurnStartRequest:
+    """``turn/start`` request parameters."""
+
+    thread_id: str
+    input: Items[UserInput]
+
+
+@dataclass(config=_STRICT, slots=True)
+class TurnSteerRequest:
+    """``turn/steer`` request parameters."""
+
+    thread_id: str
+    expected_turn_id: str
+    input: Items[UserInput]
+
+
+@dataclass(config=_STRICT, slots=True)
+class ThreadStartResponse:
+    """``thread/start`` result."""
+
+    thread: Thread
+    model: str
+
+
+@dataclass(config=_STRICT, slots=True)
+class ThreadResumeResponse:
+    """``thread/resume`` result."""
+
+    thread: Thread
+    model: str
+
+
+@dataclass(config=_STRICT, slots=True)
+class ThreadForkResponse:
+    """``thread/fork`` result."""
+
+    thread: Thread
+    model: str
+
+
+@dataclass(config=_STRICT, slots=True)
+class TurnStartResponse:
+    """``turn/start`` result."""
+
+    turn: Turn
+
+
+@dataclass(config=_STRICT, slots=True)
+class TurnSteerResponse:
+    """``turn/steer`` result."""
+
+    turn_id: str
+
+
+@dataclass(config=_STRICT, slots=True)
+class JsonRpcError:
+    """The ``error`` member of a JSON-RPC error response."""
+
+    code: int
+    message: str
+    data: Any = None
+
+
+@dataclass(config=_STRICT, slots=True)
+class TurnStartedNotification:
+    """``turn/started`` notification."""
+
+    thread_id: str
+    turn: Turn
+
+
+@dataclass(config=_STRICT, slots=True)
+class TurnCompletedNotification:
+    """``turn/completed`` notification."""
+
+    thread_id: str
+    turn: Turn
+
+
+# --- protocol facts ------------------------------------------------------------------
+
+
+@dataclass(config=_STRICT, slots=True)
+class Initialize:
+    """A connection completed ``initialize``.
+
+    ``runtime`` None: the SDK fills in the current process's runtime when it is tracked.
+    """
+
+    connection_id: int
+    params: InitializeParams
+    product_client_id: str
+    rpc_transport: RpcTransport
+    runtime: RuntimeMetadata | None = None
+
+
+@dataclass(config=_STRICT, slots=True)
+class Request:
+    """A client request the analytics care about (``turn/start``, ``turn/steer``)."""
+
+    connection_id: int
+    request_id: RequestId
+    request: TurnStartRequest | TurnSteerRequest
+
+
+@dataclass(config=_STRICT, slots=True)
+class Response:
+    """A successful response to a thread or turn request."""
+
+    connection_id: int
+    request_id: RequestId
+    response: (
+        ThreadStartResponse
+        | ThreadResumeResponse
+        | ThreadForkResponse
+        | TurnStartResponse
+        | TurnSteerResponse
+    )
+
+
+@dataclass(config=_STRICT, slots=True)
+class ErrorResponse:
+    """An error response; ``rejection_reason`` is the classified reason of a refused steer."""
+
+    connection_id: int
+    request_id: RequestId
+    error: JsonRpcError
+    rejection_reason: RejectionReason | None = None
+
+
+@dataclass(config=_STRICT, slots=True)
+class Notification:
+    """A server notification about a turn."""
+
+    notification: TurnStartedNotification | TurnCompletedNotification
+
+
+# --- custom facts --------------------------------------------------------------------
+
+
+@dataclass(config=_STRICT, slots=True)
+class SubAgentThreadStarted:
+    """A sub-agent thread started inside the reporting process."""
+
+    thread_id: str
+    parent_thread_id: str | None
+    product_client_id: str
+    client_name: str | None
+    client_version: str | None
+    model: str
+    ephemeral: bool
+    subagent_source: SubAgentSource
+    created_at: int
+
+
+@dataclass(config=_STRICT, slots=True)
+class TurnResolvedConfig:
+    """The configuration a turn actually ran with."""
+
+    turn_id: str
+    thread_id: str
+    num_input_images: int
+    submission_type: SubmissionType | None
+    ephemeral: bool
+    session_source: SessionSource
+    model: str
+    model_provider: str
+    sandbox_policy: SandboxPolicy
+    reasoning_effort: ReasoningEffort | None
+    reasoning_summary: ReasoningSummary | None
+    service_tier: ServiceTier | None
+    approval_policy: ApprovalPolicy
+    approvals_reviewer: ApprovalsReviewer
+    sandbox_network_access: bool
+    collaboration_mode: CollaborationMode
+    personality: Personality | None
+    is_first_turn: bool
+
+
+@dataclass(config=_STRICT, slots=True)
+class TokenUsage:
+    """A turn's own token usage."""
+
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    reasoning_output_tokens: int
+    total_tokens: int
+
+
+@dataclass(config=_STRICT, slots=True)
+class TurnTokenUsage:
+    """Token usage of one turn (replaces any earlier report for the turn)."""
+
+    turn_id: str
+    thread_id: str
+    token_usage: TokenUsage
+
+
+@dataclass(config=_STRICT, slots=True)
+class TrackingContext:
+    """Where a skill, app, plugin or hook event happened."""
+
+    model_slug: str
+    thread_id: str
+    turn_id: str
+
+
+@dataclass(config=_STRICT, slots=True)
+class SkillInvocation:
+    """One skill invoked in a turn."""
+
+    skill_name: str
+    skill_scope: SkillScope
+    skill_path: str
+    invocation_type: InvocationType
+
+
+@dataclass(config=_STRICT, slots=True)
+class SkillInvoked:
+    """Skills invoked in a turn: one ``skill_invocation`` event each."""
+
+    tracking: TrackingContext
+    invocations: Items[SkillInvocation]
+
+
+@dataclass(config=_STRICT, slots=True)
+class AppInvocation:
+    """An app (connector) mentioned or used."""
+
+    connector_id: str | None
+    app_name: str | None
+    invocation_type: InvocationType | None
+
+
+@dataclass(config=_STRICT, slots=True)
+class AppMentioned:
+    """Apps mentioned in a turn: one ``codex_app_mentioned`` event each."""
+
+    tracking: TrackingContext
+    mentions: Items[AppInvocation]
+
+
+@dataclass(config=_STRICT, slots=True)
+class AppUsed:
+    """An app used in a turn (sent once per turn and connector)."""
+
+    tracking: TrackingContext
+    app: AppInvocation
+
+
+@dataclass(config=_STRICT, slots=True)
+class PluginCapabilitySummary:
+    """What a plugin brings."""
+
+    has_skills: bool
+    mcp_server_names: Items[str]
+    app_connector_ids: Items[str]
+
+
+@dataclass(config=_STRICT, slots=True)
+class PluginMetadata:
+    """A plugin, identified by ``key`` = ``"{plugin_name}@{marketplace_name}"``."""
+
+    plugin_name: str
+    marketplace_name: str
+    capability_summary: PluginCapabilitySummary | None = None
+
+    @property
+    def key(self) -> str:
+        """The plugin's id on the wire."""
+        return f"{self.plugin_name}@{self.marketplace_name}"
+
+
+@dataclass(config=_STRICT, slots=True)
+class PluginUsed:
+    """A plugin used in a turn (sent once per turn and plugin)."""
+
+    tracking: TrackingContext
+    plugin: PluginMetadata
+
+
+@dataclass(config=_STRICT, slots=True)
+class PluginStateChanged:
+    """A plugin was installed, uninstalled, enabled or disabled."""
+
+    plugin: PluginMetadata
+    state: PluginState
+
+
+@dataclass(config=_STRICT, slots=True)
+class Compaction:
+    """A context compaction ran on a thread."""
+
+    thread_id: str
+    turn_id: str
+    trigger: CompactionTrigger
+    reason: CompactionReason
+    implementation: CompactionImplementation
+    phase: CompactionPhase
+    strategy: CompactionStrategy
+    status: CompactionStatus
+    error: str | None
+    active_context_tokens_before: int
+    active_context_tokens_after: int
+    started_at: int
+    completed_at: int
+    duration_ms: int | None
+
+
+@dataclass(config=_STRICT, slots=True)
+class HookRun:
+    """A hook ran."""
+
+    tracking: TrackingContext
+    hook_name: HookName
+    hook_source: HookSource
+    status: HookRunStatus
+
+
+Fact: TypeAlias = (
+    Initialize
+    | Request
+    | Response
+    | ErrorResponse
+    | Notification
+    | SubAgentThreadStarted
+    | TurnResolvedConfig
+    | TurnTokenUsage
+    | SkillInvoked
+    | AppMentioned
+    | AppUsed
+    | PluginUsed
+    | PluginStateChanged
+    | Compaction
+    | HookRun
+)
