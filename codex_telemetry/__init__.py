@@ -1,14 +1,20 @@
 """Codex app-server product analytics for Python programs, exported over OpenTelemetry."""
 
 from codex_telemetry import events, facts
+from codex_telemetry._reducer import AnalyticsReducer, ReducerLimits
+from codex_telemetry._skills import normalize_path_for_skill_id, skill_id_for_local_skill
 from codex_telemetry._stats import TelemetryStats
 from codex_telemetry._version import __version__
 from codex_telemetry.events import AnalyticsEvent
 
 __all__ = [
     "AnalyticsEvent",
+    "AnalyticsReducer",
+    "ReducerLimits",
     "TelemetryStats",
     "__version__",
     "events",
     "facts",
+    "normalize_path_for_skill_id",
+    "skill_id_for_local_skill",
 ]
