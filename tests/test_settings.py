@@ -1,0 +1,299 @@
+"""Settings: the precedence table, the OTEL_* fallbacks, and the configuration errors."""
+
+# The precedence table reads best as one case per line.
+# ruff: noqa: E501
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codex_telemetry._settings import (
+    ConfigurationError,
+    OTLPSettings,
+    TelemetrySettings,
+    load_settings,
+)
+
+_CA = "{tmp}/ca.pem"
+_KEY = "{tmp}/client.key"
+_CERT = "{tmp}/client.pem"
+
+# (environment, .env file lines, init arguments, setting path, expected value)
+# Precedence: argument > CODEX_TELEMETRY_* env > .env > OTEL_* > default.
+_PRECEDENCE: list[tuple[dict[str, str], list[str], dict[str, Any], str, Any]] = [
+    # enabled, and the opt-outs that beat everything
+    ({}, [], {}, "enabled", True),
+    ({"CODEX_TELEMETRY_ENABLED": "false"}, [], {}, "enabled", False),
+    ({"CODEX_TELEMETRY_ENABLED": "false"}, [], {"enabled": True}, "enabled", True),
+    ({"CODEX_TELEMETRY_ENABLED": "false"}, [], {"enabled": None}, "enabled", False),
+    ({}, ["CODEX_TELEMETRY_ENABLED=false"], {}, "enabled", False),
+    ({"CODEX_TELEMETRY_ENABLED": "true"}, ["CODEX_TELEMETRY_ENABLED=false"], {}, "enabled", True),
+    ({"DO_NOT_TRACK": "1"}, [], {"enabled": True}, "enabled", False),
+    ({"DO_NOT_TRACK": "true"}, [], {}, "enabled", False),
+    ({"DO_NOT_TRACK": "0"}, [], {}, "enabled", True),
+    ({"OTEL_SDK_DISABLED": "true"}, [], {"enabled": True}, "enabled", False),
+    ({"OTEL_SDK_DISABLED": "false"}, [], {}, "enabled", True),
+    # core fields
+    ({}, [], {}, "general_analytics", False),
+    ({}, ["CODEX_TELEMETRY_GENERAL_ANALYTICS=1"], {}, "general_analytics", True),
+    ({"CODEX_TELEMETRY_GENERAL_ANALYTICS": "0"}, [], {"general_analytics": True}, "general_analytics", True),
+    ({}, [], {}, "originator", "codex_cli_rs"),
+    ({"CODEX_TELEMETRY_ORIGINATOR": "env"}, ["CODEX_TELEMETRY_ORIGINATOR=dotenv"], {}, "originator", "env"),
+    ({"CODEX_TELEMETRY_ORIGINATOR": "env"}, [], {"originator": "arg"}, "originator", "arg"),
+    ({}, [], {}, "exporter", "otlp"),
+    ({"CODEX_TELEMETRY_EXPORTER": "console"}, [], {}, "exporter", "console"),
+    ({"CODEX_TELEMETRY_EXPORTER": "console"}, [], {"exporter": "none"}, "exporter", "none"),
+    ({}, [], {}, "service_name", "codex-telemetry"),
+    ({"OTEL_SERVICE_NAME": "otel"}, [], {}, "service_name", "otel"),
+    ({"OTEL_SERVICE_NAME": "otel"}, ["CODEX_TELEMETRY_SERVICE_NAME=dotenv"], {}, "service_name", "dotenv"),
+    ({"OTEL_SERVICE_NAME": "otel", "CODEX_TELEMETRY_SERVICE_NAME": "env"}, [], {}, "service_name", "env"),
+    ({"CODEX_TELEMETRY_SERVICE_NAME": "env"}, [], {"service_name": "arg"}, "service_name", "arg"),
+    ({}, [], {}, "service_version", None),
+    ({}, [], {}, "runtime_version", "0.1.0"),
+    ({"CODEX_TELEMETRY_RUNTIME_VERSION": "9.9"}, [], {}, "runtime_version", "9.9"),
+    ({}, [], {}, "max_queue_size", 10_000),
+    ({"CODEX_TELEMETRY_MAX_QUEUE_SIZE": "5"}, [], {}, "max_queue_size", 5),
+    ({"CODEX_TELEMETRY_MAX_QUEUE_SIZE": "5"}, [], {"max_queue_size": 7}, "max_queue_size", 7),
+    ({}, [], {}, "shutdown_timeout", 1.0),
+    ({"CODEX_TELEMETRY_SHUTDOWN_TIMEOUT": "0.25"}, [], {}, "shutdown_timeout", 0.25),
+    ({}, [], {}, "strict", None),
+    ({"CODEX_TELEMETRY_STRICT": "false"}, [], {}, "strict", False),
+    ({"CODEX_TELEMETRY_FILE__PATH": "events.jsonl"}, [], {}, "file.path", Path("events.jsonl")),
+    ({"CODEX_TELEMETRY_REDUCER__MAX_TURNS": "3"}, [], {}, "reducer.max_turns", 3),
+    ({"CODEX_TELEMETRY_CODEX_BACKEND__ACCOUNT_ID": "acc"}, [], {}, "codex_backend.account_id", "acc"),
+    # otlp.protocol
+    ({}, [], {}, "otlp.protocol", "http/protobuf"),
+    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, [], {}, "otlp.protocol", "grpc"),
+    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/json"}, [], {}, "otlp.protocol", "http/json"),
+    ({"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/json"}, ["CODEX_TELEMETRY_OTLP__PROTOCOL=grpc"], {}, "otlp.protocol", "grpc"),
+    ({"CODEX_TELEMETRY_OTLP__PROTOCOL": "grpc"}, [], {"otlp": {"protocol": "http/json"}}, "otlp.protocol", "http/json"),
+    ({"CODEX_TELEMETRY_OTLP__PROTOCOL": "grpc"}, [], {"otlp__protocol": "http/json"}, "otlp.protocol", "http/json"),
+    # otlp.endpoint: defaults per protocol, LOGS as is, generic + /v1/logs for HTTP only
+    ({}, [], {}, "otlp.endpoint", "http://localhost:4318/v1/logs"),
+    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, [], {}, "otlp.endpoint", "http://localhost:4318/v1/logs"),
+    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, [], {}, "otlp.endpoint", "localhost:4317"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, [], {}, "otlp.endpoint", "http://c:4318/v1/logs"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/"}, [], {}, "otlp.endpoint", "http://c:4318/v1/logs"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/base"}, [], {"otlp__protocol": "http/json"}, "otlp.endpoint", "http://c:4318/base/v1/logs"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, [], {}, "otlp.endpoint", "http://c:4317"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"}, ["CODEX_TELEMETRY_OTLP__PROTOCOL=grpc"], {}, "otlp.endpoint", "http://c:4317"),
+    ({"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://l:1/custom", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:2"}, [], {}, "otlp.endpoint", "http://l:1/custom"),
+    ({"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://l:1/custom"}, ["CODEX_TELEMETRY_OTLP__ENDPOINT=http://d:3/x"], {}, "otlp.endpoint", "http://d:3/x"),
+    ({"CODEX_TELEMETRY_OTLP__ENDPOINT": "http://e:4/x"}, ["CODEX_TELEMETRY_OTLP__ENDPOINT=http://d:3/x"], {}, "otlp.endpoint", "http://e:4/x"),
+    ({"CODEX_TELEMETRY_OTLP__ENDPOINT": "http://e:4/x"}, [], {"otlp__endpoint": "http://a:5/x"}, "otlp.endpoint", "http://a:5/x"),
+    ({"CODEX_TELEMETRY_OTLP__ENDPOINT": "http://e:4/x"}, [], {"otlp__endpoint": None}, "otlp.endpoint", "http://e:4/x"),
+    # otlp.headers (compared through headers_dict())
+    ({}, [], {}, "otlp.headers_dict", {}),
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "a=1,b=x%20y"}, [], {}, "otlp.headers_dict", {"a": "1", "b": "x y"}),
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "a=1", "OTEL_EXPORTER_OTLP_LOGS_HEADERS": "l=2"}, [], {}, "otlp.headers_dict", {"l": "2"}),
+    ({"OTEL_EXPORTER_OTLP_LOGS_HEADERS": "l=2"}, ["CODEX_TELEMETRY_OTLP__HEADERS=d=3"], {}, "otlp.headers_dict", {"d": "3"}),
+    ({"CODEX_TELEMETRY_OTLP__HEADERS": "e=4"}, [], {"otlp__headers": {"Arg": "a b"}}, "otlp.headers_dict", {"arg": "a b"}),
+    # otlp.timeout: OTEL_* in milliseconds, ours in seconds
+    ({}, [], {}, "otlp.timeout", 10.0),
+    ({"OTEL_EXPORTER_OTLP_TIMEOUT": "2500"}, [], {}, "otlp.timeout", 2.5),
+    ({"OTEL_EXPORTER_OTLP_TIMEOUT": "2500", "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "500"}, [], {}, "otlp.timeout", 0.5),
+    ({"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "500", "CODEX_TELEMETRY_OTLP__TIMEOUT": "3"}, [], {}, "otlp.timeout", 3.0),
+    # otlp.compression
+    ({}, [], {}, "otlp.compression", "gzip"),
+    ({"OTEL_EXPORTER_OTLP_COMPRESSION": "none"}, [], {}, "otlp.compression", "none"),
+    ({"OTEL_EXPORTER_OTLP_COMPRESSION": "none", "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION": "gzip"}, [], {}, "otlp.compression", "gzip"),
+    ({"OTEL_EXPORTER_OTLP_LOGS_COMPRESSION": "gzip", "CODEX_TELEMETRY_OTLP__COMPRESSION": "none"}, [], {}, "otlp.compression", "none"),
+    # TLS files
+    ({}, [], {}, "otlp.certificate", None),
+    ({"OTEL_EXPORTER_OTLP_CERTIFICATE": _CA}, [], {}, "otlp.certificate", _CA),
+    ({"OTEL_EXPORTER_OTLP_CERTIFICATE": _KEY, "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE": _CA}, [], {}, "otlp.certificate", _CA),
+    ({"OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE": _KEY, "CODEX_TELEMETRY_OTLP__CERTIFICATE": _CA}, [], {}, "otlp.certificate", _CA),
+    ({"OTEL_EXPORTER_OTLP_CLIENT_KEY": _KEY}, [], {}, "otlp.client_key", _KEY),
+    ({"OTEL_EXPORTER_OTLP_CLIENT_KEY": _CA, "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY": _KEY}, [], {}, "otlp.client_key", _KEY),
+    ({"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": _CERT}, [], {}, "otlp.client_certificate", _CERT),
+    ({"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": _CA, "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE": _CERT}, [], {}, "otlp.client_certificate", _CERT),
+    ({"CODEX_TELEMETRY_OTLP__CLIENT_CERTIFICATE": _CERT, "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE": _CA}, [], {}, "otlp.client_certificate", _CERT),
+    # otlp.insecure
+    ({}, [], {}, "otlp.insecure", None),
+    ({"OTEL_EXPORTER_OTLP_INSECURE": "true"}, [], {}, "otlp.insecure", True),
+    ({"OTEL_EXPORTER_OTLP_INSECURE": "true", "OTEL_EXPORTER_OTLP_LOGS_INSECURE": "false"}, [], {}, "otlp.insecure", False),
+    ({"OTEL_EXPORTER_OTLP_LOGS_INSECURE": "false"}, [], {"otlp__insecure": True}, "otlp.insecure", True),
+]  # fmt: skip
+
+
+def _get(settings: TelemetrySettings, path: str) -> Any:
+    value: Any = settings
+    for part in path.split("."):
+        value = value.headers_dict() if part == "headers_dict" else getattr(value, part)
+    return value
+
+
+@pytest.mark.parametrize("case", _PRECEDENCE)
+def test_precedence(
+    case: tuple[dict[str, str], list[str], dict[str, Any], str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    environment, dotenv, arguments, path, expected = case
+    for name in ("ca.pem", "client.key", "client.pem"):
+        (tmp_path / name).write_text("x")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("".join(line + "\n" for line in dotenv))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    if isinstance(expected, str) and "{tmp}" in expected:
+        expected = Path(expected.format(tmp=tmp_path))
+
+    assert _get(load_settings(**arguments), path) == expected
+
+
+@pytest.mark.parametrize(
+    ("environment", "arguments", "message"),
+    [
+        (
+            {},
+            {"otlp__protocol": "xml"},
+            "otlp.protocol (CODEX_TELEMETRY_OTLP__PROTOCOL): "
+            "'xml' is not one of grpc, http/protobuf, http/json",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "xml"},
+            {},
+            "otlp.protocol (OTEL_EXPORTER_OTLP_PROTOCOL): "
+            "'xml' is not one of grpc, http/protobuf, http/json",
+        ),
+        (
+            {"CODEX_TELEMETRY_EXPORTER": "kafka"},
+            {},
+            "exporter (CODEX_TELEMETRY_EXPORTER): "
+            "'kafka' is not one of otlp, console, file, codex_backend, none",
+        ),
+        (
+            {"CODEX_TELEMETRY_MAX_QUEUE_SIZE": "-1"},
+            {},
+            "max_queue_size (CODEX_TELEMETRY_MAX_QUEUE_SIZE): "
+            "'-1' is invalid: input should be greater than 0",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "soon"},
+            {},
+            "otlp.timeout (OTEL_EXPORTER_OTLP_LOGS_TIMEOUT): "
+            "'soon' is invalid: input should be a valid number, unable to parse string as a number",
+        ),
+        (
+            {},
+            {"otlp__certificate": "/nonexistent/ca.pem"},
+            "otlp.certificate (CODEX_TELEMETRY_OTLP__CERTIFICATE): "
+            "'/nonexistent/ca.pem' is not a readable file",
+        ),
+        (
+            {},
+            {"exporter": "file"},
+            "file.path (CODEX_TELEMETRY_FILE__PATH): required when exporter is 'file'",
+        ),
+        (
+            {},
+            {"exporter": "codex_backend"},
+            "codex_backend.token (CODEX_TELEMETRY_CODEX_BACKEND__TOKEN): "
+            "required when exporter is 'codex_backend'",
+        ),
+        ({}, {"exportr": "console"}, "exportr: unknown setting"),
+        (
+            {"CODEX_TELEMETRY_REDUCER__MAX_TURN": "3"},
+            {},
+            "reducer.max_turn: unknown setting",
+        ),
+    ],
+)
+def test_bad_value_names_setting_and_variable(
+    environment: dict[str, str],
+    arguments: dict[str, Any],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(**arguments)
+    assert caught.value.problems == (message,)
+    assert str(caught.value) == f"invalid codex_telemetry settings: {message}"
+    assert isinstance(caught.value, ValueError)
+    # The pydantic error quotes inputs; it must not ride along in a traceback.
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None or caught.value.__suppress_context__
+
+
+def test_several_bad_values_make_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODEX_TELEMETRY_EXPORTER", "kafka")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(max_queue_size=0)
+    assert [problem.split(" ")[0] for problem in caught.value.problems] == [
+        "exporter",
+        "max_queue_size",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("environment", "arguments"),
+    [
+        ({"CODEX_TELEMETRY_OTLP__HEADERS": "authorization=Bearer%20hunter2,broken-hunter2"}, {}),
+        ({"OTEL_EXPORTER_OTLP_HEADERS": "=hunter2"}, {}),
+        ({}, {"otlp__headers": ["hunter2"]}),
+        ({}, {"codex_backend__token": ["hunter2"]}),
+    ],
+)
+def test_errors_never_show_secrets(
+    environment: dict[str, str], arguments: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(**arguments)
+    assert "hunter2" not in str(caught.value)
+    assert "hunter2" not in repr(caught.value)
+    assert len(caught.value.problems) == 1
+
+
+def test_malformed_headers_message() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(otlp__headers="a=1,,no-equals-sign")
+    assert caught.value.problems == (
+        "otlp.headers (CODEX_TELEMETRY_OTLP__HEADERS): "
+        "malformed header list: entry 3 is not 'name=value'",
+    )
+
+
+def test_secrets_are_hidden_from_repr_and_str(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20hunter2")
+    settings = load_settings(codex_backend__token="hunter3")
+    for text in (repr(settings), str(settings), repr(settings.otlp), str(settings.model_dump())):
+        assert "hunter2" not in text
+        assert "hunter3" not in text
+    assert settings.otlp.headers_dict() == {"authorization": "Bearer hunter2"}
+    assert settings.codex_backend.token is not None
+    assert settings.codex_backend.token.get_secret_value() == "hunter3"
+
+
+def test_nested_settings_object_merges_with_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODEX_TELEMETRY_OTLP__COMPRESSION", "none")
+    settings = load_settings(otlp=OTLPSettings(protocol="grpc"))
+    assert (settings.otlp.protocol, settings.otlp.compression) == ("grpc", "none")
+    assert settings.otlp.endpoint == "localhost:4317"
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.exporter = "none"  # type: ignore[misc]
+
+
+def test_reducer_settings_pass_only_given_limits() -> None:
+    settings = load_settings(reducer={"max_turns": 5, "idle_seconds": 60})
+    assert settings.reducer.given() == {"max_turns": 5, "idle_seconds": 60.0}
+
+
+def test_strict_defaults_to_running_under_pytest(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().effective_strict() is True
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    assert load_settings().effective_strict() is False
+    assert load_settings(strict=True).effective_strict() is True
