@@ -1,0 +1,683 @@
+"""The client: gate and dedupe in front of a bounded queue, one worker, and the lifecycle.
+
+``track_fact`` runs on the caller's thread and does only cheap, non-blocking work: one
+dict lookup decides what happens to a fact (disabled, filtered by the GeneralAnalytics
+flag, deduplicated, dropped or queued). A single daemon worker, started with the first
+queued fact, runs the reducer and hands events to the sink. Nothing here raises into the
+host program after construction, except ``TypeError`` for a non-fact in strict mode.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from queue import Empty, SimpleQueue
+from types import MappingProxyType, ModuleType
+from typing import TYPE_CHECKING, Any, Final, get_args
+
+from codex_telemetry._export._base import DeliveryCounters, EventSink
+from codex_telemetry._settings import ConfigurationError, TelemetrySettings, load_settings
+from codex_telemetry._stats import Counter, TelemetryStats
+from codex_telemetry.facts import (
+    AppMentioned,
+    AppUsed,
+    Compaction,
+    ErrorResponse,
+    Fact,
+    Initialize,
+    Notification,
+    PluginUsed,
+    Request,
+    Response,
+    SkillInvoked,
+    SubAgentThreadStarted,
+    TurnResolvedConfig,
+    TurnTokenUsage,
+)
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs import LoggerProvider
+
+    from codex_telemetry._reducer import AnalyticsReducer
+
+__all__ = ["GENERAL_ANALYTICS_FACTS", "Telemetry", "init", "shutdown", "track_fact"]
+
+_logger = logging.getLogger(__name__)
+
+GENERAL_ANALYTICS_FACTS: Final[frozenset[type]] = frozenset(
+    {
+        Initialize,
+        Request,
+        Response,
+        ErrorResponse,
+        Notification,
+        SubAgentThreadStarted,
+        TurnResolvedConfig,
+        TurnTokenUsage,
+        Compaction,
+    }
+)
+"""The fact types gated by the GeneralAnalytics feature flag (events.md section 5)."""
+
+_FACT_TYPES: Final[tuple[type, ...]] = get_args(Fact)
+_DEDUPE_CAPACITY: Final = 4096
+_DEFAULT_FLUSH_TIMEOUT: Final = 30.0
+# Extra time granted to a sink's shutdown beyond what the caller asked, so that a sink
+# that honours its timeout exactly is not reported as hung.
+_SHUTDOWN_GRACE: Final = 0.05
+_LOG_INTERVAL: Final = 60.0
+
+# What track_fact does with a fact, by its type. Small ints: the hot path compares them.
+_ACCEPT: Final = 0
+_FILTER: Final = 1
+_DISABLED: Final = 2
+_AFTER_SHUTDOWN: Final = 3
+_APP_USED: Final = 4
+_PLUGIN_USED: Final = 5
+_SKILLS: Final = 6
+_MENTIONS: Final = 7
+
+_DROP_REASONS: Final = ("queue_full", "invalid", "after_shutdown", "empty", "disabled", "reentrant")
+
+
+def _routes(*, enabled: bool, general_analytics: bool) -> dict[type, int]:
+    if not enabled:
+        return dict.fromkeys(_FACT_TYPES, _DISABLED)
+    routes = dict.fromkeys(_FACT_TYPES, _ACCEPT)
+    if not general_analytics:
+        routes.update(dict.fromkeys(GENERAL_ANALYTICS_FACTS, _FILTER))
+    routes[AppUsed] = _APP_USED
+    routes[PluginUsed] = _PLUGIN_USED
+    routes[SkillInvoked] = _SKILLS
+    routes[AppMentioned] = _MENTIONS
+    return routes
+
+
+_AFTER_SHUTDOWN_ROUTES: Final = dict.fromkeys(_FACT_TYPES, _AFTER_SHUTDOWN)
+
+
+class _Marker:
+    """Put in the queue by ``flush``/``shutdown``; set when the worker reaches it."""
+
+    __slots__ = ("done", "stop")
+
+    def __init__(self, *, stop: bool) -> None:
+        self.stop = stop
+        self.done = threading.Event()
+
+
+class _RateLimitedLog:
+    """Logs the first occurrence of each problem, then at most once per interval.
+
+    A thread-local guard keeps a logging handler that ends up back in the SDK from
+    recursing into another report.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._guard = threading.local()
+
+    def error(self, key: str, message: str, *args: object, exc_info: bool = False) -> None:
+        if getattr(self._guard, "active", False):
+            return
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next.get(key, 0.0):
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return
+            self._next[key] = now + _LOG_INTERVAL
+            suppressed = self._suppressed.pop(key, 0)
+        if suppressed:
+            message += f" ({suppressed} similar reports suppressed)"
+        self._guard.active = True
+        try:
+            _logger.error(message, *args, exc_info=exc_info)
+        except Exception:  # a broken logging handler is not ours to crash on
+            pass
+        finally:
+            self._guard.active = False
+
+
+class Telemetry:
+    """An SDK client: gates and queues facts, reduces them on one worker, exports events.
+
+    Made by :func:`codex_telemetry.init`; build one directly to choose the sink
+    (``sink=`` for a ready object, or ``sink_factory=`` called with the
+    :class:`DeliveryCounters` the client reports, and called again in a forked child).
+    Every method is safe to call from any thread.
+    """
+
+    def __init__(
+        self,
+        settings: TelemetrySettings | None = None,
+        *,
+        sink: EventSink | None = None,
+        sink_factory: Callable[[DeliveryCounters], EventSink] | None = None,
+        logger_provider: LoggerProvider | None = None,
+        reducer_factory: Callable[[], AnalyticsReducer] | None = None,
+    ) -> None:
+        self._settings = settings if settings is not None else load_settings()
+        self._strict = self._settings.effective_strict()
+        self._active = self._settings.enabled and (
+            sink is not None or sink_factory is not None or self._settings.exporter != "none"
+        )
+        self._general_routes = _routes(
+            enabled=self._active, general_analytics=self._settings.general_analytics
+        )
+        self._routes = self._general_routes
+        if sink_factory is None and sink is None:
+            sink_factory = _default_sink_factory(self._settings, logger_provider)
+        self._sink_factory = sink_factory if sink is None else None
+        self._reducer_factory = reducer_factory or _default_reducer_factory(self._settings)
+        self._max_queue = self._settings.max_queue_size
+        self._log = _RateLimitedLog()
+        self._instrumented: list[str] = []
+        self._shutdown_result: bool | None = None
+        self._reset_state()
+        self._sink: EventSink | None = None
+        if self._active:
+            if sink is not None:
+                self._sink = sink
+                self._delivery = _delivery_of(sink)
+            else:
+                assert self._sink_factory is not None
+                self._sink = self._sink_factory(self._delivery)
+            _register_fork_handler(self)
+
+    def _reset_state(self) -> None:
+        """Fresh locks, queue, dedupe keys and counters (at construction, and after fork)."""
+        self._lock = threading.Lock()
+        self._dedupe_lock = threading.Lock()
+        self._queue: SimpleQueue[Fact | _Marker] = SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._worker_started = False
+        self._worker_ident: int | None = None
+        self._reducer: AnalyticsReducer | None = None
+        self._app_keys: set[tuple[str, str]] = set()
+        self._plugin_keys: set[tuple[str, str]] = set()
+        self._delivery = DeliveryCounters()
+        self._accepted = Counter()
+        self._filtered = Counter()
+        self._deduplicated = Counter()
+        self._dropped = {reason: Counter() for reason in _DROP_REASONS}
+        self._produced = Counter()
+        self._internal_errors = Counter()
+        self._sink_error_drops = Counter()
+
+    # --- public -------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> TelemetrySettings:
+        """The settings this client was built with."""
+        return self._settings
+
+    @property
+    def enabled(self) -> bool:
+        """True when facts are collected (not switched off, not ``exporter="none"``)."""
+        return self._active
+
+    def track_fact(self, fact: Fact) -> None:
+        """Report one fact. Never blocks, never does I/O, never raises (except strict mode).
+
+        A value that is not a fact is counted and logged, or raises ``TypeError`` when
+        ``strict`` is on (the default under pytest).
+        """
+        route = self._routes.get(type(fact))
+        if route == _FILTER:
+            self._filtered.increment()
+        elif route == _ACCEPT:
+            self._enqueue(fact)
+        elif route == _DISABLED:
+            self._dropped["disabled"].increment()
+        else:
+            self._track_special(fact, route)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver everything queued so far; True when it all was exported in time.
+
+        ``timeout`` in seconds; None waits up to 30 s.
+        """
+        if timeout is None:
+            timeout = _DEFAULT_FLUSH_TIMEOUT
+        if not self._active:
+            return True
+        if self._shutdown_result is not None:
+            return self._shutdown_result
+        deadline = time.monotonic() + timeout
+        if not self._reach_marker(_Marker(stop=False), timeout):
+            return False
+        sink = self._sink
+        if sink is None:
+            return True
+        try:
+            return bool(sink.force_flush(max(0.0, deadline - time.monotonic())))
+        except Exception:
+            self._internal_error("flushing the sink")
+            return False
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush, then stop the worker and the sink; True when everything was delivered.
+
+        Waits at most ``timeout`` seconds (None: ``shutdown_timeout``). Idempotent: a
+        later call returns the first call's result at once. Facts tracked afterwards are
+        counted as dropped ``after_shutdown``.
+        """
+        with self._lock:
+            if self._shutdown_result is not None or self._routes is _AFTER_SHUTDOWN_ROUTES:
+                return bool(self._shutdown_result)
+            self._routes = _AFTER_SHUTDOWN_ROUTES
+        if timeout is None:
+            timeout = self._settings.shutdown_timeout
+        deadline = time.monotonic() + timeout
+        self._uninstrument()
+        drained = self._reach_marker(_Marker(stop=True), timeout)
+        delivered = True
+        sink = self._sink
+        if sink is not None:
+            delivered = _call_with_deadline(sink.shutdown, max(0.0, deadline - time.monotonic()))
+        with contextlib.suppress(Exception):  # the interpreter may be finalising
+            atexit.unregister(self._at_exit)
+        self._shutdown_result = drained and delivered
+        return self._shutdown_result
+
+    def stats(self) -> TelemetryStats:
+        """A snapshot of the counters; cheap, from any thread, at any time."""
+        reducer = self._reducer
+        evicted: Mapping[str, int] = MappingProxyType(
+            dict(reducer.evictions) if reducer is not None else {}
+        )
+        events_dropped = dict(self._delivery.dropped.snapshot())
+        sink_errors = self._sink_error_drops.value
+        if sink_errors:
+            events_dropped["sink_error"] = events_dropped.get("sink_error", 0) + sink_errors
+        return TelemetryStats(
+            facts_accepted=self._accepted.value,
+            facts_filtered=self._filtered.value,
+            facts_deduplicated=self._deduplicated.value,
+            facts_dropped=MappingProxyType(
+                {reason: counter.value for reason, counter in self._dropped.items()}
+            ),
+            events_produced=self._produced.value,
+            events_exported=self._delivery.exported.value,
+            events_dropped=MappingProxyType(events_dropped),
+            reducer_evicted=evicted,
+            internal_errors=self._internal_errors.value,
+        )
+
+    def __repr__(self) -> str:
+        state = "shut down" if self._routes is _AFTER_SHUTDOWN_ROUTES else "running"
+        if not self._active:
+            state = "disabled"
+        return f"<Telemetry exporter={self._settings.exporter!r} {state}>"
+
+    # --- the caller's side ----------------------------------------------------------------
+
+    def _track_special(self, fact: Any, route: int | None) -> None:
+        if route == _APP_USED:
+            connector_id = fact.app.connector_id
+            if connector_id is None or self._first_time(
+                self._app_keys, (fact.tracking.turn_id, connector_id)
+            ):
+                self._enqueue(fact)
+        elif route == _PLUGIN_USED:
+            if self._first_time(self._plugin_keys, (fact.tracking.turn_id, fact.plugin.key)):
+                self._enqueue(fact)
+        elif route in (_SKILLS, _MENTIONS):
+            if fact.invocations if route == _SKILLS else fact.mentions:
+                self._enqueue(fact)
+            else:
+                self._dropped["empty"].increment()
+        elif route == _AFTER_SHUTDOWN:
+            self._dropped["after_shutdown"].increment()
+        else:
+            base = next((cls for cls in type(fact).__mro__ if cls in self._routes), None)
+            if base is not None:  # a subclass of a fact type: treat it as its base
+                self._route_as(base, fact)
+            else:
+                self._refuse(fact)
+
+    def _route_as(self, base: type, fact: Any) -> None:
+        route = self._routes[base]
+        if route == _FILTER:
+            self._filtered.increment()
+        elif route == _ACCEPT:
+            self._enqueue(fact)
+        elif route == _DISABLED:
+            self._dropped["disabled"].increment()
+        else:
+            self._track_special(fact, route)
+
+    def _first_time(self, keys: set[tuple[str, str]], key: tuple[str, str]) -> bool:
+        with self._dedupe_lock:
+            if key in keys:
+                self._deduplicated.increment()
+                return False
+            if len(keys) >= _DEDUPE_CAPACITY:
+                keys.clear()
+            keys.add(key)
+            return True
+
+    def _refuse(self, value: object) -> None:
+        self._dropped["invalid"].increment()
+        message = (
+            "codex_telemetry.track_fact() takes a fact from codex_telemetry.facts, "
+            f"not {type(value).__module__}.{type(value).__qualname__}"
+        )
+        if self._strict:
+            raise TypeError(message)
+        self._log.error("invalid", "codex_telemetry: %s; it was dropped", message)
+
+    def _enqueue(self, fact: Fact) -> None:
+        # qsize() then put() may overshoot the bound by the number of racing threads;
+        # that keeps the hot path lock-free and the queue still bounded.
+        if self._queue.qsize() >= self._max_queue:
+            self._dropped["queue_full"].increment()
+            return
+        if not self._worker_started and not self._start_worker():
+            return
+        if self._worker_ident == threading.get_ident():
+            # Tracked from inside the pipeline (a logging handler or a sink): looping
+            # it back would feed the SDK its own output.
+            self._dropped["reentrant"].increment()
+            return
+        self._accepted.increment()
+        self._queue.put(fact)
+
+    def _start_worker(self) -> bool:
+        with self._lock:
+            if self._routes is _AFTER_SHUTDOWN_ROUTES:
+                self._dropped["after_shutdown"].increment()
+                return False
+            if self._worker_started:
+                return True
+            try:
+                if self._sink is None and self._sink_factory is not None:
+                    self._sink = self._sink_factory(self._delivery)
+                worker = threading.Thread(
+                    target=self._run, name="codex-telemetry-worker", daemon=True
+                )
+                worker.start()
+            except Exception:
+                self._internal_error("starting the worker")
+                return False
+            self._worker = worker
+            self._worker_started = True
+            atexit.unregister(self._at_exit)
+            atexit.register(self._at_exit)
+            return True
+
+    def _reach_marker(self, marker: _Marker, timeout: float) -> bool:
+        """Queue ``marker`` behind every fact so far; wait until the worker reaches it."""
+        if not self._worker_started:
+            return True
+        if self._worker_ident == threading.get_ident():
+            return False  # the worker cannot wait for itself
+        self._queue.put(marker)
+        return marker.done.wait(timeout)
+
+    # --- the worker's side ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._worker_ident = threading.get_ident()
+        queue = self._queue
+        try:
+            reducer = self._reducer = self._reducer_factory()
+        except Exception:
+            self._internal_error("building the reducer")
+            reducer = None
+        while True:
+            item = queue.get()
+            if type(item) is _Marker:
+                if item.stop:
+                    self._drain(queue, reducer)
+                    item.done.set()
+                    return
+                item.done.set()
+                continue
+            self._process(item, reducer)
+
+    def _drain(self, queue: SimpleQueue[Fact | _Marker], reducer: AnalyticsReducer | None) -> None:
+        """Process what raced in behind the stop marker, so no accepted fact is skipped."""
+        while True:
+            try:
+                item = queue.get_nowait()
+            except Empty:
+                return
+            if type(item) is _Marker:
+                item.done.set()
+            else:
+                self._process(item, reducer)
+
+    def _process(self, fact: Any, reducer: AnalyticsReducer | None) -> None:
+        if reducer is None:
+            return
+        try:
+            events = reducer.ingest(fact)
+        except Exception:
+            self._internal_error(f"reducing a {type(fact).__name__} fact")
+            return
+        if not events:
+            return
+        self._produced.add(len(events))
+        sink = self._sink
+        if sink is None:
+            return
+        try:
+            sink.export(events, time.time_ns())
+        except Exception:
+            self._sink_error_drops.add(len(events))
+            self._internal_error("handing events to the sink")
+
+    def _internal_error(self, doing: str) -> None:
+        self._internal_errors.increment()
+        self._log.error(
+            doing,
+            "codex_telemetry: internal error while %s; your code is unaffected",
+            doing,
+            exc_info=True,
+        )
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def _at_exit(self) -> None:
+        self.shutdown(self._settings.shutdown_timeout)
+        stats = self.stats()
+        undelivered = stats.events_produced - stats.events_exported
+        queued = self._queue.qsize()
+        if undelivered > 0 or queued > 0:
+            _logger.warning(
+                "codex_telemetry: %d analytics events were not delivered before exit "
+                "(%d facts still queued; dropped by reason: %s)",
+                undelivered,
+                queued,
+                dict(stats.events_dropped) or "none",
+            )
+
+    def _after_fork_in_child(self) -> None:
+        """Start over in a forked child: nothing the parent queued is sent twice."""
+        closed = self._routes is _AFTER_SHUTDOWN_ROUTES
+        self._reset_state()
+        if closed:
+            return
+        # The parent's sink (its threads, sockets and queued events) stays the parent's;
+        # the child makes its own when its first fact arrives.
+        if self._sink_factory is not None:
+            self._sink = None
+        else:
+            self._delivery = _delivery_of(self._sink)
+
+    def _instrument(self, names: Sequence[str]) -> None:
+        instrumentation = _instrumentation_module()
+        for name in names:
+            try:
+                instrumentation.instrument(name, self)
+            except (ValueError, KeyError, LookupError) as error:
+                raise ConfigurationError([f"instrument: {error}"]) from None
+            self._instrumented.append(name)
+
+    def _uninstrument(self) -> None:
+        if not self._instrumented:
+            return
+        instrumentation = _instrumentation_module()
+        for name in self._instrumented:
+            try:
+                instrumentation.uninstrument(name)
+            except Exception:
+                self._internal_error(f"removing the {name!r} instrumentation")
+        self._instrumented.clear()
+
+
+def _instrumentation_module() -> ModuleType:
+    # Imported only when an instrumentation is asked for: it patches other libraries.
+    return importlib.import_module("codex_telemetry._instrumentation")
+
+
+def _delivery_of(sink: EventSink | None) -> DeliveryCounters:
+    """A sink may expose the counters it reports through as ``delivery``."""
+    delivery = getattr(sink, "delivery", None)
+    return delivery if isinstance(delivery, DeliveryCounters) else DeliveryCounters()
+
+
+def _default_sink_factory(
+    settings: TelemetrySettings, logger_provider: LoggerProvider | None
+) -> Callable[[DeliveryCounters], EventSink]:
+    def create(delivery: DeliveryCounters) -> EventSink:
+        # Imported here so that ``import codex_telemetry`` does not import exporters.
+        from codex_telemetry._export._factory import create_sink  # noqa: PLC0415
+
+        return create_sink(settings, delivery, logger_provider)
+
+    return create
+
+
+def _default_reducer_factory(settings: TelemetrySettings) -> Callable[[], AnalyticsReducer]:
+    def create() -> AnalyticsReducer:
+        from codex_telemetry._reducer import AnalyticsReducer, ReducerLimits  # noqa: PLC0415
+        from codex_telemetry._runtime import current_runtime  # noqa: PLC0415
+
+        return AnalyticsReducer(
+            originator=settings.originator,
+            runtime=current_runtime(settings.runtime_version),
+            limits=ReducerLimits(**settings.reducer.given()),
+        )
+
+    return create
+
+
+def _call_with_deadline(method: Callable[[float], bool], timeout: float) -> bool:
+    """Call ``method(timeout)`` but return after ``timeout`` even if it hangs."""
+    result: list[bool] = []
+
+    def call() -> None:
+        try:
+            result.append(bool(method(timeout)))
+        except Exception:
+            _logger.exception(
+                "codex_telemetry: the sink failed to shut down; your code is unaffected"
+            )
+            result.append(False)
+
+    helper = threading.Thread(target=call, name="codex-telemetry-shutdown", daemon=True)
+    try:
+        helper.start()
+    except RuntimeError:  # no new threads during interpreter finalisation
+        call()
+        return bool(result and result[0])
+    helper.join(timeout + _SHUTDOWN_GRACE)
+    return bool(result and result[0])
+
+
+# --- fork -------------------------------------------------------------------------------
+
+_forkable: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+_fork_handler_registered = False
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_forkable):
+        client._after_fork_in_child()
+
+
+def _register_fork_handler(client: Telemetry) -> None:
+    global _fork_handler_registered  # noqa: PLW0603 - one process-wide hook
+    _forkable.add(client)
+    if not _fork_handler_registered and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _fork_handler_registered = True
+
+
+# --- the default client -----------------------------------------------------------------
+
+_default: Telemetry | None = None
+_default_lock = threading.Lock()
+
+
+def init(
+    *,
+    logger_provider: LoggerProvider | None = None,
+    instrument: Sequence[str] = (),
+    **overrides: Any,
+) -> Telemetry:
+    """Configure the SDK once and return its client (also the default for :func:`track_fact`).
+
+    Any :class:`TelemetrySettings` field is a keyword (``otlp={"endpoint": ...}`` or
+    ``otlp__endpoint=...`` for a nested one); an argument given as None counts as not
+    given. ``logger_provider``: an OpenTelemetry ``LoggerProvider`` of your own for the
+    ``otlp`` exporter. ``instrument``: names of instrumentations to switch on
+    (``"openai_codex"``). Calling ``init()`` again shuts the previous client down first.
+
+    Raises :class:`ConfigurationError` for a bad setting, naming it and its variable.
+    """
+    global _default  # the module-level facade needs one client
+    names = (instrument,) if isinstance(instrument, str) else tuple(instrument)
+    settings = load_settings(**overrides)
+    try:
+        client = Telemetry(settings, logger_provider=logger_provider)
+    except ConfigurationError:
+        raise
+    except (ValueError, OSError) as error:
+        variable = "CODEX_TELEMETRY_EXPORTER"
+        raise ConfigurationError(
+            [f"exporter ({variable}): cannot create the {settings.exporter!r} sink: {error}"]
+        ) from None
+    with _default_lock:
+        previous, _default = _default, client
+    if previous is not None:
+        previous.shutdown()
+    if names and client.enabled:
+        try:
+            client._instrument(names)
+        except ConfigurationError:
+            client.shutdown(0)
+            raise
+    return client
+
+
+def track_fact(fact: Fact) -> None:
+    """Report a fact to the client made by :func:`init`; does nothing before ``init()``."""
+    client = _default
+    if client is not None:
+        client.track_fact(fact)
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Shut the default client down (see :meth:`Telemetry.shutdown`); True without one."""
+    client = _default
+    return True if client is None else client.shutdown(timeout)
+
+
+def _swap_default(client: Telemetry | None) -> Telemetry | None:
+    """Install ``client`` as the default without shutting the previous one down."""
+    global _default
+    with _default_lock:
+        previous, _default = _default, client
+    return previous
