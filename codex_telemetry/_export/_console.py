@@ -1,0 +1,78 @@
+"""The console sink: one readable line per event, for development."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from codex_telemetry._export._base import DeliveryCounters
+from codex_telemetry._export._batching import BatchWorker, InFlight, report_undelivered
+from codex_telemetry._export._encoding import event_attributes
+from codex_telemetry._export._retry import StopSignal
+from codex_telemetry.events import AnalyticsEvent
+
+__all__ = ["ConsoleSink", "format_event"]
+
+_logger = logging.getLogger(__name__)
+
+
+def format_event(event: AnalyticsEvent) -> str:
+    """``<event_type> <JSON object>``: the object holds what an OTLP record's attributes hold."""
+    return f"{event.event_type} {json.dumps(event_attributes(event), ensure_ascii=False)}"
+
+
+class ConsoleSink:
+    """Write each event as one line to ``stream`` (standard error when None).
+
+    Lines are written by a background thread, so a slow terminal never stalls the worker.
+    """
+
+    def __init__(
+        self,
+        delivery: DeliveryCounters,
+        *,
+        stream: TextIO | None = None,
+        max_queue_size: int = 2048,
+        interval: float = 0.1,
+    ) -> None:
+        self._stream = stream
+        self._delivery = delivery
+        self._worker: BatchWorker[AnalyticsEvent] = BatchWorker(
+            self._write,
+            delivery,
+            max_queue_size=max_queue_size,
+            batch_size=max_queue_size,
+            interval=interval,
+            name="codex-telemetry-console",
+        )
+
+    def _write(
+        self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
+    ) -> None:
+        # Looked up per batch so that a replaced sys.stderr (pytest's capture) is honoured.
+        stream = self._stream if self._stream is not None else sys.stderr
+        try:
+            stream.write("".join(format_event(event) + "\n" for event in events))
+            stream.flush()
+        except Exception as error:
+            _logger.warning("codex_telemetry: writing events to the console failed: %s", error)
+            in_flight.dropped(len(events), "console_error")
+            return
+        in_flight.exported(len(events))
+
+    def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
+        """Queue ``events`` for writing."""
+        self._worker.put(events)
+
+    def force_flush(self, timeout: float) -> bool:
+        """Write what was queued, waiting at most ``timeout`` seconds."""
+        return self._worker.flush(timeout)
+
+    def shutdown(self, timeout: float) -> bool:
+        """Write what was queued within ``timeout`` seconds, then stop."""
+        delivered = self._worker.shutdown(timeout)
+        report_undelivered(self._delivery)
+        return delivered

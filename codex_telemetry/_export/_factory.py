@@ -1,0 +1,118 @@
+"""From settings to a sink: the only place that reads ``TelemetrySettings`` for export."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from codex_telemetry._export._base import DeliveryCounters, EventSink
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs import LoggerProvider
+
+    from codex_telemetry._export._otlp import OTLPGrpcLogExporter, OTLPHttpLogExporter
+    from codex_telemetry._settings import TelemetrySettings
+
+__all__ = ["create_sink"]
+
+_logger = logging.getLogger(__name__)
+
+# The console is for a developer watching: print promptly rather than every interval.
+_CONSOLE_INTERVAL = 0.1
+
+
+def create_sink(
+    settings: TelemetrySettings,
+    delivery: DeliveryCounters,
+    logger_provider: LoggerProvider | None = None,
+) -> EventSink:
+    """Build the sink ``settings.exporter`` names, counting into ``delivery``.
+
+    ``logger_provider`` (the host program's own) is used by the ``otlp`` exporter: events
+    are emitted into it instead of a provider of ours. ``none`` has no sink; asking for
+    it is a programming error.
+    """
+    # Imported here so that a program that never exports never loads gRPC or requests.
+    kind = settings.exporter
+    if kind == "otlp":
+        from codex_telemetry._export._otlp import OTLPSink, build_resource  # noqa: PLC0415
+
+        if logger_provider is not None:
+            return OTLPSink(delivery, logger_provider=logger_provider)
+        return OTLPSink(
+            delivery,
+            exporter=_otlp_exporter(settings),
+            resource=build_resource(settings.service_name, settings.service_version),
+            max_export_queue_size=settings.max_export_queue_size,
+            export_batch_size=settings.export_batch_size,
+            export_interval=settings.export_interval,
+        )
+    if logger_provider is not None:
+        _logger.info("codex_telemetry: exporter %r ignores the given LoggerProvider", kind)
+    if kind == "console":
+        from codex_telemetry._export._console import ConsoleSink  # noqa: PLC0415
+
+        return ConsoleSink(
+            delivery,
+            max_queue_size=settings.max_export_queue_size,
+            interval=min(settings.export_interval, _CONSOLE_INTERVAL),
+        )
+    if kind == "file":
+        from codex_telemetry._export._file import FileSink  # noqa: PLC0415
+
+        if settings.file.path is None:
+            raise ValueError("exporter 'file' needs file.path")
+        return FileSink(
+            settings.file.path,
+            delivery,
+            max_queue_size=settings.max_export_queue_size,
+            batch_size=settings.export_batch_size,
+            interval=settings.export_interval,
+        )
+    if kind == "codex_backend":
+        from codex_telemetry._export._codex_backend import CodexBackendSink  # noqa: PLC0415
+
+        backend = settings.codex_backend
+        if backend.token is None:
+            raise ValueError("exporter 'codex_backend' needs codex_backend.token")
+        return CodexBackendSink(
+            backend.base_url,
+            backend.token.get_secret_value(),
+            delivery,
+            account_id=backend.account_id,
+            timeout=backend.timeout,
+            max_queue_size=settings.max_export_queue_size,
+            batch_size=settings.export_batch_size,
+            interval=settings.export_interval,
+        )
+    raise ValueError(f"exporter {kind!r} has no sink")
+
+
+def _otlp_exporter(settings: TelemetrySettings) -> OTLPGrpcLogExporter | OTLPHttpLogExporter:
+    from codex_telemetry._export._otlp import (  # noqa: PLC0415
+        OTLPGrpcLogExporter,
+        OTLPHttpLogExporter,
+    )
+
+    otlp = settings.otlp
+    if otlp.protocol == "grpc":
+        return OTLPGrpcLogExporter(
+            otlp.endpoint,
+            headers=otlp.headers_dict(),
+            timeout=otlp.timeout,
+            compression=otlp.compression,
+            insecure=otlp.insecure,
+            certificate=otlp.certificate,
+            client_key=otlp.client_key,
+            client_certificate=otlp.client_certificate,
+        )
+    return OTLPHttpLogExporter(
+        otlp.endpoint,
+        json=otlp.protocol == "http/json",
+        headers=otlp.headers_dict(),
+        timeout=otlp.timeout,
+        compression=otlp.compression,
+        certificate=otlp.certificate,
+        client_key=otlp.client_key,
+        client_certificate=otlp.client_certificate,
+    )

@@ -1,0 +1,97 @@
+"""The file sink: JSON Lines of wire-format events, appended to a private file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from codex_telemetry._export._base import DeliveryCounters
+from codex_telemetry._export._batching import BatchWorker, InFlight, report_undelivered
+from codex_telemetry._export._retry import StopSignal
+from codex_telemetry.events import AnalyticsEvent
+
+__all__ = ["FileSink", "event_line"]
+
+_logger = logging.getLogger(__name__)
+
+# Analytics can name repositories and models: only the owner may read the file.
+_FILE_MODE = 0o600
+
+
+def event_line(event: AnalyticsEvent) -> str:
+    """One JSON Lines line (without the newline): the event's exact wire object."""
+    return json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+class FileSink:
+    """Append each event's wire JSON as one line to ``path``.
+
+    The file is created with mode 0600 (an existing file keeps its mode) and opened in
+    append mode, so several runs, or processes, add to it. Lines are written and flushed
+    per batch by a background thread.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        delivery: DeliveryCounters,
+        *,
+        max_queue_size: int = 2048,
+        batch_size: int = 512,
+        interval: float = 1.0,
+    ) -> None:
+        self._path = path
+        self._delivery = delivery
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
+        self._file = os.fdopen(descriptor, "a", encoding="utf-8")
+        self._file_lock = threading.Lock()
+        self._worker: BatchWorker[AnalyticsEvent] = BatchWorker(
+            self._write,
+            delivery,
+            max_queue_size=max_queue_size,
+            batch_size=batch_size,
+            interval=interval,
+            name="codex-telemetry-file",
+        )
+
+    def _write(
+        self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
+    ) -> None:
+        text = "".join(event_line(event) + "\n" for event in events)
+        try:
+            with self._file_lock:
+                if self._file.closed:
+                    in_flight.dropped(len(events), "shutdown")
+                    return
+                # One write per batch: with O_APPEND, lines of concurrent writers never mix.
+                self._file.write(text)
+                self._file.flush()
+        except OSError as error:
+            _logger.warning("codex_telemetry: writing events to %s failed: %s", self._path, error)
+            in_flight.dropped(len(events), "file_error")
+            return
+        in_flight.exported(len(events))
+
+    def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
+        """Queue ``events`` for writing."""
+        self._worker.put(events)
+
+    def force_flush(self, timeout: float) -> bool:
+        """Write and flush what was queued, waiting at most ``timeout`` seconds."""
+        return self._worker.flush(timeout)
+
+    def shutdown(self, timeout: float) -> bool:
+        """Write what was queued within ``timeout`` seconds, then close the file."""
+        delivered = self._worker.shutdown(timeout)
+        with self._file_lock:
+            if not self._file.closed:
+                try:
+                    self._file.close()
+                except OSError as error:
+                    _logger.warning("codex_telemetry: closing %s failed: %s", self._path, error)
+        report_undelivered(self._delivery)
+        return delivered

@@ -1,0 +1,285 @@
+"""Loopback OTLP receivers for tests and benchmarks: gRPC and HTTP, scriptable to fail.
+
+Both decode what arrives into the official ``ExportLogsServiceRequest`` (HTTP: protobuf
+or OTLP/JSON bodies, gzip or not) and record it with its headers. Each request consumes
+the next scripted reply; when the script is exhausted, requests succeed. A reply can be
+a status with headers, or a hang (accept and never answer until the receiver stops).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent import futures
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+
+__all__ = [
+    "GrpcReceiver",
+    "GrpcReply",
+    "HttpReceiver",
+    "HttpReply",
+    "Received",
+    "json_to_request",
+    "records_of",
+]
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request as it arrived: decoded message, headers (lower-case keys), raw JSON."""
+
+    request: ExportLogsServiceRequest
+    headers: dict[str, str]
+    path: str = ""
+    json_body: Any = None
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """A scripted HTTP reply; ``hang`` accepts the request and never answers."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    hang: bool = False
+
+
+@dataclass(frozen=True)
+class GrpcReply:
+    """A scripted gRPC reply: ``code`` None means OK; ``retry_delay`` adds RetryInfo."""
+
+    code: grpc.StatusCode | None = None
+    details: str = ""
+    retry_delay: float | None = None
+    hang: bool = False
+
+
+def json_to_request(data: Any) -> ExportLogsServiceRequest:
+    """Parse an OTLP/JSON object (hex trace/span ids) into the protobuf message."""
+    copy = json.loads(json.dumps(data))
+    for resource_logs in copy.get("resourceLogs", ()):
+        for scope_logs in resource_logs.get("scopeLogs", ()):
+            for record in scope_logs.get("logRecords", ()):
+                for key in ("traceId", "spanId"):
+                    if record.get(key):
+                        record[key] = base64.b64encode(bytes.fromhex(record[key])).decode()
+    request = ExportLogsServiceRequest()
+    json_format.ParseDict(copy, request)
+    return request
+
+
+def records_of(received: Iterable[Received]) -> Iterator[Any]:
+    """Every log record in the received requests, in arrival order."""
+    for item in received:
+        for resource_logs in item.request.resource_logs:
+            for scope_logs in resource_logs.scope_logs:
+                yield from scope_logs.log_records
+
+
+class _Script:
+    def __init__(self, replies: Sequence[Any], default: Any) -> None:
+        self._replies = list(replies)
+        self._default = default
+        self._lock = threading.Lock()
+
+    def next(self) -> Any:
+        with self._lock:
+            return self._replies.pop(0) if self._replies else self._default
+
+    def set(self, replies: Sequence[Any]) -> None:
+        with self._lock:
+            self._replies = list(replies)
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.attempts = 0
+        self.attempt_times: list[float] = []
+        self.condition = threading.Condition()
+        self.stopping = threading.Event()
+
+    def count_attempt(self) -> None:
+        with self.condition:
+            self.attempts += 1
+            self.attempt_times.append(time.monotonic())
+            self.condition.notify_all()
+
+    def add(self, item: Received) -> None:
+        with self.condition:
+            self.received.append(item)
+            self.condition.notify_all()
+
+    def wait_for_records(self, count: int, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.condition:
+            while sum(1 for _ in records_of(self.received)) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.condition.wait(left)
+            return True
+
+
+class HttpReceiver(_Recorder):
+    """An OTLP/HTTP receiver on 127.0.0.1; use as a context manager.
+
+    Only successful requests (2xx) are recorded in ``received``; ``attempts`` counts all.
+    """
+
+    def __init__(self, replies: Sequence[HttpReply] = (), default: HttpReply | None = None) -> None:
+        super().__init__()
+        self.script = _Script(replies, default or HttpReply())
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.count_attempt()
+                reply: HttpReply = receiver.script.next()
+                if reply.hang:
+                    receiver.stopping.wait()
+                    self.close_connection = True
+                    return
+                if 200 <= reply.status < 300:
+                    receiver.add(receiver.decode(self.path, dict(self.headers.items()), body))
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                payload = reply.body
+                if not payload and 200 <= reply.status < 300:
+                    payload = ExportLogsServiceResponse().SerializeToString()
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @staticmethod
+    def decode(path: str, raw_headers: dict[str, str], body: bytes) -> Received:
+        """Decode one request body (gzip, protobuf or OTLP/JSON)."""
+        headers = {key.lower(): value for key, value in raw_headers.items()}
+        if headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        if headers.get("content-type", "").startswith("application/json"):
+            data = json.loads(body)
+            return Received(json_to_request(data), headers, path, data)
+        request = ExportLogsServiceRequest()
+        request.ParseFromString(body)
+        return Received(request, headers, path)
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return int(self._server.server_address[1])
+
+    def url(self, path: str = "/v1/logs") -> str:
+        """The endpoint URL for ``path``."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> HttpReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Release hung requests and stop serving."""
+        self.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _LogsService(logs_service_pb2_grpc.LogsServiceServicer):
+    def __init__(self, receiver: GrpcReceiver) -> None:
+        self._receiver = receiver
+
+    def Export(  # noqa: N802 - the generated service's method name
+        self, request: ExportLogsServiceRequest, context: grpc.ServicerContext
+    ) -> ExportLogsServiceResponse:
+        receiver = self._receiver
+        receiver.count_attempt()
+        reply: GrpcReply = receiver.script.next()
+        if reply.hang:
+            receiver.stopping.wait()
+            context.abort(grpc.StatusCode.UNAVAILABLE, "receiver stopped")
+        if reply.code is not None and reply.code is not grpc.StatusCode.OK:
+            if reply.retry_delay is not None:
+                info = error_details_pb2.RetryInfo(
+                    retry_delay=Duration(
+                        seconds=int(reply.retry_delay),
+                        nanos=int((reply.retry_delay % 1) * 1e9),
+                    )
+                )
+                status = status_pb2.Status(code=reply.code.value[0], message=reply.details)
+                status.details.add().Pack(info)
+                context.set_trailing_metadata(
+                    (("grpc-status-details-bin", status.SerializeToString()),)
+                )
+            context.abort(reply.code, reply.details)
+        metadata = {key.lower(): str(value) for key, value in context.invocation_metadata()}
+        receiver.add(Received(request, metadata))
+        return ExportLogsServiceResponse()
+
+
+class GrpcReceiver(_Recorder):
+    """An OTLP/gRPC receiver on 127.0.0.1 built on the official service definitions."""
+
+    def __init__(
+        self,
+        replies: Sequence[GrpcReply] = (),
+        default: GrpcReply | None = None,
+        max_receive_message_length: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.script = _Script(replies, default or GrpcReply())
+        options = []
+        if max_receive_message_length is not None:
+            options.append(("grpc.max_receive_message_length", max_receive_message_length))
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=options)
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            _LogsService(self), self._server
+        )
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+
+    @property
+    def endpoint(self) -> str:
+        """The ``host:port`` endpoint."""
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self) -> GrpcReceiver:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Release hung calls and stop serving."""
+        self.stopping.set()
+        self._server.stop(grace=None)
