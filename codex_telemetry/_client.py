@@ -210,6 +210,7 @@ class Telemetry:
         self._deduplicated = Counter()
         self._dropped = {reason: Counter() for reason in _DROP_REASONS}
         self._produced = Counter()
+        self._processed = Counter()
         self._internal_errors = Counter()
         self._sink_error_drops = Counter()
 
@@ -458,6 +459,7 @@ class Telemetry:
                 self._process(item, reducer)
 
     def _process(self, fact: Any, reducer: AnalyticsReducer | None) -> None:
+        self._processed.increment()
         if reducer is None:
             return
         try:
@@ -490,16 +492,20 @@ class Telemetry:
 
     def _at_exit(self) -> None:
         self.shutdown(self._settings.shutdown_timeout)
+        # The sink reports, once, the events it was given but could not deliver; this
+        # adds only what it cannot know: events it never finished taking, and facts the
+        # worker had not reduced yet when the time was up.
         stats = self.stats()
-        undelivered = stats.events_produced - stats.events_exported
-        queued = self._queue.qsize()
-        if undelivered > 0 or queued > 0:
+        stuck = stats.events_produced - stats.events_exported - stats.events_dropped_total
+        unreduced = stats.facts_accepted - self._processed.value
+        if stuck > 0 or unreduced > 0:
             _logger.warning(
-                "codex_telemetry: %d analytics events were not delivered before exit "
-                "(%d facts still queued; dropped by reason: %s)",
-                undelivered,
-                queued,
-                dict(stats.events_dropped) or "none",
+                "codex_telemetry: %d analytics events were not delivered before exit, and "
+                "%d facts were not processed (shutdown_timeout %.1f s reached); "
+                "your program is unaffected",
+                max(stuck, 0),
+                max(unreduced, 0),
+                self._settings.shutdown_timeout,
             )
 
     def _after_fork_in_child(self) -> None:
@@ -511,6 +517,9 @@ class Telemetry:
         # The parent's sink (its threads, sockets and queued events) stays the parent's;
         # the child makes its own when its first fact arrives.
         if self._sink_factory is not None:
+            # Kept referenced, never closed: collecting it could flush the parent's
+            # buffered output a second time from the child.
+            _abandoned_in_child.append(self._sink)
             self._sink = None
         else:
             self._delivery = _delivery_of(self._sink)
@@ -599,6 +608,7 @@ def _call_with_deadline(method: Callable[[float], bool], timeout: float) -> bool
 # --- fork -------------------------------------------------------------------------------
 
 _forkable: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+_abandoned_in_child: list[EventSink | None] = []
 _fork_handler_registered = False
 
 
