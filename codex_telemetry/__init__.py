@@ -2,6 +2,7 @@
 
 from codex_telemetry import events, facts
 from codex_telemetry._client import Telemetry, init, shutdown, track_fact
+from codex_telemetry._observer import AppServerObserver
 from codex_telemetry._reducer import AnalyticsReducer, ReducerLimits
 from codex_telemetry._settings import ConfigurationError, TelemetrySettings
 from codex_telemetry._skills import normalize_path_for_skill_id, skill_id_for_local_skill
@@ -12,6 +13,7 @@ from codex_telemetry.events import AnalyticsEvent
 __all__ = [
     "AnalyticsEvent",
     "AnalyticsReducer",
+    "AppServerObserver",
     "ConfigurationError",
     "ReducerLimits",
     "Telemetry",

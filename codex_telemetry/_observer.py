@@ -19,7 +19,6 @@ the client. A message it cannot read is counted and logged once.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 import logging
@@ -29,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+from codex_telemetry._client import track_fact
 from codex_telemetry._runtime import current_runtime, os_info_version, rust_arch_name, rust_os_name
 from codex_telemetry.facts import (
     ApprovalPolicy,
@@ -291,13 +291,6 @@ class _PendingSteer:
 _Pending: TypeAlias = _PendingInitialize | _PendingThread | _PendingTurnStart | _PendingSteer
 
 
-def _default_track(fact: Fact) -> object:
-    # Looked up at each call, not bound at import: the package's face imports this module,
-    # and the default client may be replaced by a later ``init()``.
-    package = importlib.import_module("codex_telemetry")
-    return package.track_fact(fact)
-
-
 class AppServerObserver:
     """Derives analytics facts from one Codex app-server JSON-RPC connection.
 
@@ -371,7 +364,7 @@ class AppServerObserver:
     ) -> None:
         if min(max_pending, max_threads, max_turns) < 1:
             raise ValueError("max_pending, max_threads and max_turns must be at least 1")
-        self._track: Callable[[Fact], object] = track if track is not None else _default_track
+        self._track: Callable[[Fact], object] = track if track is not None else track_fact
         self._connection_id = connection_id if connection_id is not None else next(_connection_ids)
         self._rpc_transport: RpcTransport = rpc_transport
         self._max_pending = max_pending
