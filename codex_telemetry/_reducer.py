@@ -83,7 +83,9 @@ from codex_telemetry.facts import (
 __all__ = ["AnalyticsReducer", "ReducerLimits"]
 
 StateKind = Literal["connections", "threads", "pending_requests", "turns"]
-_KINDS: tuple[StateKind, ...] = ("connections", "threads", "pending_requests", "turns")
+# Turns and pending requests are swept first: evicting them may release the threads and
+# connections they needed in the same sweep.
+_SWEEP_ORDER: tuple[StateKind, ...] = ("turns", "pending_requests", "threads", "connections")
 
 # An idle sweep runs at most this many times per idle period: often enough that idle
 # state outlives ``idle_seconds`` by at most an eighth, rarely enough to cost nothing.
@@ -244,6 +246,18 @@ def _plugin_fields(plugin: PluginMetadata, originator: str) -> dict[str, Any]:
     }
 
 
+def _acquire(refs: dict[Any, int], key: Any) -> None:
+    refs[key] = refs.get(key, 0) + 1
+
+
+def _release(refs: dict[Any, int], key: Any) -> None:
+    count = refs[key] - 1
+    if count:
+        refs[key] = count
+    else:
+        del refs[key]
+
+
 # --- the reducer ------------------------------------------------------------------------
 
 
@@ -304,7 +318,25 @@ class AnalyticsReducer:
         # created for one of them afterwards: those can never emit.
         self._emitted_turns: OrderedDict[str, None] = OrderedDict()
         self._dead_end_turns: OrderedDict[str, None] = OrderedDict()
-        self._evictions: dict[str, int] = dict.fromkeys(_KINDS, 0)
+        self._stores: dict[StateKind, OrderedDict[Any, Any]] = {
+            "connections": self._connections,
+            "threads": self._threads,
+            "pending_requests": self._pending,
+            "turns": self._turns,
+        }
+        limits = self._limits
+        self._capacities: dict[StateKind, int] = {
+            "connections": limits.max_connections,
+            "threads": limits.max_threads,
+            "pending_requests": limits.max_pending_requests,
+            "turns": limits.max_turns,
+        }
+        # Entries a live turn state or pending request still needs are protected.
+        self._protecting_refs: dict[StateKind, dict[Any, int]] = {
+            "connections": self._connection_refs,
+            "threads": self._thread_refs,
+        }
+        self._evictions: dict[str, int] = dict.fromkeys(self._stores, 0)
         self._subagent_clients: dict[tuple[str, str | None, str | None], AppServerClient] = {}
         self._now = 0.0
         self._next_sweep: float | None = None
@@ -349,12 +381,7 @@ class AnalyticsReducer:
 
     def state_sizes(self) -> dict[str, int]:
         """Entries held now, by kind (the same keys as :attr:`evictions`)."""
-        return {
-            "connections": len(self._connections),
-            "threads": len(self._threads),
-            "pending_requests": len(self._pending),
-            "turns": len(self._turns),
-        }
+        return {kind: len(store) for kind, store in self._stores.items()}
 
     # --- protocol facts -----------------------------------------------------------------
 
@@ -399,7 +426,8 @@ class AnalyticsReducer:
         if self._pop_pending(key) is None:
             self._make_room("pending_requests")
         self._pending[key] = pending
-        self._add_refs(fact.connection_id, request.thread_id)
+        _acquire(self._connection_refs, fact.connection_id)
+        _acquire(self._thread_refs, request.thread_id)
         self._touch_connection(fact.connection_id)
         self._touch_thread(request.thread_id)
         return []
@@ -793,44 +821,32 @@ class AnalyticsReducer:
 
     def _set_turn_connection(self, turn: _Turn, connection_id: int) -> None:
         if turn.connection_id is not None:
-            self._release(self._connection_refs, turn.connection_id)
+            _release(self._connection_refs, turn.connection_id)
         turn.connection_id = connection_id
-        self._connection_refs[connection_id] = self._connection_refs.get(connection_id, 0) + 1
+        _acquire(self._connection_refs, connection_id)
         self._touch_connection(connection_id)
 
     def _set_turn_thread(self, turn: _Turn, thread_id: str) -> None:
         if turn.thread_id is not None:
-            self._release(self._thread_refs, turn.thread_id)
+            _release(self._thread_refs, turn.thread_id)
         turn.thread_id = thread_id
-        self._thread_refs[thread_id] = self._thread_refs.get(thread_id, 0) + 1
+        _acquire(self._thread_refs, thread_id)
         self._touch_thread(thread_id)
-
-    def _add_refs(self, connection_id: int, thread_id: str) -> None:
-        self._connection_refs[connection_id] = self._connection_refs.get(connection_id, 0) + 1
-        self._thread_refs[thread_id] = self._thread_refs.get(thread_id, 0) + 1
-
-    @staticmethod
-    def _release(refs: dict[Any, int], key: Any) -> None:
-        count = refs[key] - 1
-        if count:
-            refs[key] = count
-        else:
-            del refs[key]
 
     def _pop_pending(self, key: _RequestKey) -> _Pending | None:
         pending = self._pending.pop(key, None)
         if pending is not None:
-            self._release(self._connection_refs, pending.connection_id)
-            self._release(self._thread_refs, pending.thread_id)
+            _release(self._connection_refs, pending.connection_id)
+            _release(self._thread_refs, pending.thread_id)
         return pending
 
     def _drop_turn(self, turn_id: str) -> None:
         turn = self._turns.pop(turn_id)
         self._dead_end_turns.pop(turn_id, None)
         if turn.connection_id is not None:
-            self._release(self._connection_refs, turn.connection_id)
+            _release(self._connection_refs, turn.connection_id)
         if turn.thread_id is not None:
-            self._release(self._thread_refs, turn.thread_id)
+            _release(self._thread_refs, turn.thread_id)
 
     def _evict(self, kind: StateKind, key: Any) -> None:
         if kind == "turns":
@@ -843,42 +859,15 @@ class AnalyticsReducer:
             del self._connections[key]
         self._evictions[kind] += 1
 
-    def _store(self, kind: StateKind) -> OrderedDict[Any, Any]:
-        if kind == "turns":
-            return self._turns
-        if kind == "pending_requests":
-            return self._pending
-        if kind == "threads":
-            return self._threads
-        return self._connections
-
-    def _refs(self, kind: StateKind) -> dict[Any, int] | None:
-        """Reference counts protecting entries of ``kind`` (None: the kind is never needed)."""
-        if kind == "threads":
-            return self._thread_refs
-        if kind == "connections":
-            return self._connection_refs
-        return None
-
-    def _capacity(self, kind: StateKind) -> int:
-        limits = self._limits
-        if kind == "turns":
-            return limits.max_turns
-        if kind == "pending_requests":
-            return limits.max_pending_requests
-        if kind == "threads":
-            return limits.max_threads
-        return limits.max_connections
-
     def _make_room(self, kind: StateKind) -> None:
         """Evict one entry of ``kind`` if it is full, by the policy of the class docstring."""
-        store = self._store(kind)
-        if len(store) < self._capacity(kind):
+        store = self._stores[kind]
+        if len(store) < self._capacities[kind]:
             return
         if kind == "turns" and self._dead_end_turns:
             self._evict(kind, next(iter(self._dead_end_turns)))
             return
-        refs = self._refs(kind)
+        refs = self._protecting_refs.get(kind)
         if refs is not None:
             # Needed entries count as touched: move them behind the others.
             for _ in range(len(store)):
@@ -893,11 +882,9 @@ class AnalyticsReducer:
     def _evict_idle(self, now: float) -> None:
         """Evict every entry untouched for ``idle_seconds`` that nothing needs."""
         deadline = now - self._limits.idle_seconds
-        # Turns and pending requests first: evicting them may release threads and
-        # connections in the same sweep.
-        for kind in ("turns", "pending_requests", "threads", "connections"):
-            store = self._store(kind)
-            refs = self._refs(kind)
+        for kind in _SWEEP_ORDER:
+            store = self._stores[kind]
+            refs = self._protecting_refs.get(kind)
             while store:
                 key, entry = next(iter(store.items()))
                 if entry.touched > deadline:
