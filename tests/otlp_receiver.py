@@ -143,9 +143,17 @@ class HttpReceiver(_Recorder):
     Only successful requests (2xx) are recorded in ``received``; ``attempts`` counts all.
     """
 
-    def __init__(self, replies: Sequence[HttpReply] = (), default: HttpReply | None = None) -> None:
+    def __init__(
+        self,
+        replies: Sequence[HttpReply] = (),
+        default: HttpReply | None = None,
+        max_records: int | None = None,
+        port: int = 0,
+    ) -> None:
         super().__init__()
         self.script = _Script(replies, default or HttpReply())
+        # Like a collector's request size limit: more records than this get a 413.
+        self.max_records = max_records
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -158,12 +166,18 @@ class HttpReceiver(_Recorder):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.count_attempt()
                 reply: HttpReply = receiver.script.next()
+                decoded = receiver.decode(self.path, dict(self.headers.items()), body)
+                if (
+                    receiver.max_records is not None
+                    and sum(1 for _ in records_of((decoded,))) > receiver.max_records
+                ):
+                    reply = HttpReply(status=413)
                 if reply.hang:
                     receiver.stopping.wait()
                     self.close_connection = True
                     return
                 if 200 <= reply.status < 300:
-                    receiver.add(receiver.decode(self.path, dict(self.headers.items()), body))
+                    receiver.add(decoded)
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
@@ -175,7 +189,7 @@ class HttpReceiver(_Recorder):
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -138,7 +138,9 @@ class BatchWorker(Generic[T]):
             self._accepted += len(accepted)
             if len(self._queue) >= self._batch_size:
                 self._condition.notify_all()
-        refused = len(items) - len(accepted)
+            refused = len(items) - len(accepted)
+            # Refused items were handed over and not delivered: the next flush says so.
+            self._failed += refused
         if refused:
             self._counters.dropped.add("export_queue_full", refused)
 

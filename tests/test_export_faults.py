@@ -1,0 +1,491 @@
+"""Delivery under faults, with real sockets: down, hung, refusing, throttling collectors.
+
+Every event must end counted as exported or dropped with a reason, and shutdown must
+return within its timeout plus a small margin whatever the collector does.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceResponse,
+)
+
+from codex_telemetry._export._base import DeliveryCounters
+from codex_telemetry._export._batching import BatchWorker, InFlight
+from codex_telemetry._export._otlp import (
+    OTLPGrpcLogExporter,
+    OTLPHttpLogExporter,
+    OTLPSink,
+)
+from codex_telemetry._export._retry import (
+    Attempt,
+    RetryPolicy,
+    StopSignal,
+    deliver,
+    parse_retry_after,
+)
+from codex_telemetry.events import AnalyticsEvent, SkillInvocationEvent
+from tests.otlp_receiver import GrpcReceiver, GrpcReply, HttpReceiver, HttpReply, records_of
+
+# The promise of the issue: exit within shutdown_timeout plus this margin.
+EXIT_MARGIN = 0.5
+TIMESTAMP_NS = 1_700_000_000_000_000_000
+
+# Retries far apart: a test that finishes quickly proves the server's delay was used.
+SLOW_BACKOFF = RetryPolicy(initial_backoff=30.0, max_backoff=30.0, jitter=0.0)
+FAST_BACKOFF = RetryPolicy(initial_backoff=0.01, max_backoff=0.05)
+
+
+def skill_event(number: int) -> AnalyticsEvent:
+    return SkillInvocationEvent(
+        skill_id=f"{number:040x}",
+        skill_name=f"skill-{number}",
+        product_client_id="codex_cli_rs",
+        skill_scope="user",
+        repo_url=None,
+        thread_id="thread-1",
+        invoke_type="explicit",
+        model_slug="gpt-5",
+    )
+
+
+def events(count: int) -> list[AnalyticsEvent]:
+    return [skill_event(number) for number in range(count)]
+
+
+def skill_names(receiver: GrpcReceiver | HttpReceiver) -> list[str]:
+    names = []
+    for record in records_of(receiver.received):
+        for attribute in record.attributes:
+            if attribute.key == "skill_name":
+                names.append(attribute.value.string_value)
+    return names
+
+
+def free_port() -> int:
+    """A port nothing listens on (connection refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def sink_for(
+    exporter: OTLPGrpcLogExporter | OTLPHttpLogExporter,
+    delivery: DeliveryCounters,
+    batch_size: int = 512,
+    queue_size: int = 4096,
+) -> OTLPSink:
+    return OTLPSink(
+        delivery,
+        exporter=exporter,
+        max_export_queue_size=queue_size,
+        export_batch_size=batch_size,
+        export_interval=60.0,
+    )
+
+
+def undelivered_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("codex_telemetry") and "not delivered" in record.getMessage()
+    ]
+
+
+@pytest.fixture
+def caplog_telemetry(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    with caplog.at_level(logging.WARNING, logger="codex_telemetry"):
+        yield caplog
+
+
+# --- exit is bounded ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf", "http/json"])
+def test_collector_down_exit_is_bounded_and_every_event_is_counted(
+    protocol: str, caplog_telemetry: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    exporter: OTLPGrpcLogExporter | OTLPHttpLogExporter = (
+        OTLPGrpcLogExporter(f"127.0.0.1:{port}")
+        if protocol == "grpc"
+        else OTLPHttpLogExporter(f"http://127.0.0.1:{port}/v1/logs", json=protocol == "http/json")
+    )
+    delivery = DeliveryCounters()
+    sink = sink_for(exporter, delivery)
+    sink.export(events(10), TIMESTAMP_NS)
+
+    started = time.monotonic()
+    assert sink.shutdown(1.0) is False
+    assert time.monotonic() - started < 1.0 + EXIT_MARGIN
+
+    assert delivery.exported.value == 0
+    assert delivery.dropped.snapshot() == {"unreachable": 10}
+    assert undelivered_messages(caplog_telemetry) == [
+        "codex_telemetry: 10 analytics events were not delivered (unreachable: 10); "
+        "your program is unaffected"
+    ]
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_hung_collector_with_2000_queued_events_exit_is_bounded(
+    protocol: str, caplog_telemetry: pytest.LogCaptureFixture
+) -> None:
+    receiver: GrpcReceiver | HttpReceiver = (
+        GrpcReceiver(default=GrpcReply(hang=True))
+        if protocol == "grpc"
+        else HttpReceiver(default=HttpReply(hang=True))
+    )
+    with receiver:
+        exporter: OTLPGrpcLogExporter | OTLPHttpLogExporter = (
+            OTLPGrpcLogExporter(receiver.endpoint)
+            if isinstance(receiver, GrpcReceiver)
+            else OTLPHttpLogExporter(receiver.url())
+        )
+        delivery = DeliveryCounters()
+        sink = sink_for(exporter, delivery)
+        for start in range(0, 2000, 100):
+            sink.export(events(100)[: min(100, 2000 - start)], TIMESTAMP_NS)
+
+        started = time.monotonic()
+        assert sink.shutdown(1.0) is False
+        elapsed = time.monotonic() - started
+
+    assert elapsed < 1.0 + EXIT_MARGIN
+    assert delivery.exported.value == 0
+    assert delivery.dropped.total == 2000
+    assert set(delivery.dropped.snapshot()) <= {"timeout", "shutdown"}
+    [message] = undelivered_messages(caplog_telemetry)
+    assert message.startswith("codex_telemetry: 2000 analytics events were not delivered (")
+
+
+def test_refusing_collector_exit_is_bounded() -> None:
+    with HttpReceiver(default=HttpReply(status=503)) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPHttpLogExporter(receiver.url(), retry_policy=FAST_BACKOFF), delivery)
+        sink.export(events(50), TIMESTAMP_NS)
+
+        started = time.monotonic()
+        assert sink.shutdown(1.0) is False
+        assert time.monotonic() - started < 1.0 + EXIT_MARGIN
+
+    assert receiver.attempts > 1
+    assert delivery.dropped.snapshot() == {"http_503": 50}
+
+
+# --- transient failures are retried ---------------------------------------------------
+
+
+def test_503_with_retry_after_then_recovering_delivers_everything() -> None:
+    replies = [HttpReply(status=503, headers={"Retry-After": "0"})]
+    with HttpReceiver(replies) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPHttpLogExporter(receiver.url(), retry_policy=SLOW_BACKOFF), delivery)
+        sink.export(events(5), TIMESTAMP_NS)
+
+        # With a 30 s backoff, this flush can only succeed by obeying Retry-After.
+        assert sink.force_flush(10.0) is True
+        sink.shutdown(1.0)
+
+    assert receiver.attempts == 2
+    assert skill_names(receiver) == [f"skill-{number}" for number in range(5)]
+    assert delivery.exported.value == 5
+    assert delivery.dropped.snapshot() == {}
+
+
+def test_429_is_retried_after_the_delay_the_server_asks_for() -> None:
+    replies = [HttpReply(status=429, headers={"Retry-After": "1"})]
+    with HttpReceiver(replies) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPHttpLogExporter(receiver.url(), retry_policy=SLOW_BACKOFF), delivery)
+        sink.export(events(3), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is True
+        sink.shutdown(1.0)
+
+    assert receiver.attempts == 2
+    first, second = receiver.attempt_times
+    assert second - first >= 0.9  # a lower bound only: the retry waited as asked
+    assert delivery.exported.value == 3
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_gateway_errors_are_retried(status: int) -> None:
+    with HttpReceiver([HttpReply(status=status)]) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPHttpLogExporter(receiver.url(), retry_policy=FAST_BACKOFF), delivery)
+        sink.export(events(2), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is True
+        sink.shutdown(1.0)
+    assert receiver.attempts == 2
+    assert delivery.exported.value == 2
+
+
+def test_after_three_refusals_nothing_is_lost() -> None:
+    replies = [HttpReply(status=503), HttpReply(status=503), HttpReply(status=503)]
+    with HttpReceiver(replies) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPHttpLogExporter(receiver.url(), retry_policy=FAST_BACKOFF), delivery)
+        sink.export(events(20), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is True
+        sink.shutdown(1.0)
+
+    assert receiver.attempts == 4
+    assert skill_names(receiver) == [f"skill-{number}" for number in range(20)]
+    assert delivery.exported.value == 20
+    assert delivery.dropped.total == 0
+
+
+def test_grpc_unavailable_then_ok_uses_retry_info() -> None:
+    replies = [GrpcReply(code=grpc.StatusCode.UNAVAILABLE, details="busy", retry_delay=0.05)]
+    with GrpcReceiver(replies) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPGrpcLogExporter(receiver.endpoint, retry_policy=SLOW_BACKOFF), delivery)
+        sink.export(events(4), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is True
+        sink.shutdown(1.0)
+
+    assert receiver.attempts == 2
+    assert skill_names(receiver) == [f"skill-{number}" for number in range(4)]
+    assert delivery.exported.value == 4
+
+
+def test_grpc_resource_exhausted_is_retried() -> None:
+    replies = [GrpcReply(code=grpc.StatusCode.RESOURCE_EXHAUSTED, retry_delay=0.0)]
+    with GrpcReceiver(replies) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPGrpcLogExporter(receiver.endpoint, retry_policy=SLOW_BACKOFF), delivery)
+        sink.export(events(2), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is True
+        sink.shutdown(1.0)
+    assert receiver.attempts == 2
+    assert delivery.exported.value == 2
+
+
+def test_collector_that_comes_back_gets_the_events() -> None:
+    port = free_port()
+    delivery = DeliveryCounters()
+    sink = sink_for(
+        OTLPHttpLogExporter(f"http://127.0.0.1:{port}/v1/logs", retry_policy=FAST_BACKOFF),
+        delivery,
+    )
+    sink.export(events(3), TIMESTAMP_NS)
+    assert sink.force_flush(0.2) is False  # nobody listens yet
+
+    receiver = HttpReceiver(port=port)
+    with receiver:
+        assert receiver.wait_for_records(3, timeout=10.0)
+        sink.shutdown(1.0)
+    assert delivery.exported.value == 3
+
+
+# --- permanent failures are not retried -----------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 500])
+def test_permanent_http_failures_are_counted_not_retried(status: int) -> None:
+    with HttpReceiver([HttpReply(status=status)]) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPHttpLogExporter(receiver.url(), retry_policy=FAST_BACKOFF), delivery)
+        sink.export(events(7), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is False
+        assert sink.force_flush(10.0) is True  # a failure is reported by one flush only
+        sink.shutdown(1.0)
+
+    assert receiver.attempts == 1
+    assert delivery.exported.value == 0
+    assert delivery.dropped.snapshot() == {f"http_{status}": 7}
+
+
+def test_grpc_invalid_argument_is_counted_not_retried() -> None:
+    replies = [GrpcReply(code=grpc.StatusCode.INVALID_ARGUMENT, details="bad")]
+    with GrpcReceiver(replies) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPGrpcLogExporter(receiver.endpoint, retry_policy=FAST_BACKOFF), delivery)
+        sink.export(events(3), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is False
+        sink.shutdown(1.0)
+    assert receiver.attempts == 1
+    assert delivery.dropped.snapshot() == {"grpc_invalid_argument": 3}
+
+
+# --- too large: split and resend ------------------------------------------------------
+
+
+def test_413_splits_the_batch_and_loses_nothing() -> None:
+    with HttpReceiver(max_records=3) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPHttpLogExporter(receiver.url()), delivery)
+        sink.export(events(10), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is True
+        sink.shutdown(1.0)
+
+    # 10 -> 5 + 5 -> (2 + 3) + (2 + 3): seven attempts, four accepted, in order.
+    assert receiver.attempts == 7
+    assert [len(list(records_of([received]))) for received in receiver.received] == [2, 3, 2, 3]
+    assert skill_names(receiver) == [f"skill-{number}" for number in range(10)]
+    assert delivery.exported.value == 10
+    assert delivery.dropped.total == 0
+
+
+def test_a_single_record_refused_with_413_is_dropped_as_too_large() -> None:
+    with HttpReceiver(max_records=0) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPHttpLogExporter(receiver.url()), delivery)
+        sink.export(events(4), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is False
+        sink.shutdown(1.0)
+    assert receiver.attempts == 1 + 2 + 4
+    assert delivery.dropped.snapshot() == {"http_413": 4}
+
+
+def test_grpc_message_over_the_receivers_limit_is_split() -> None:
+    with GrpcReceiver(max_receive_message_length=1500) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPGrpcLogExporter(receiver.endpoint, compression="none"), delivery)
+        sink.export(events(8), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is True
+        sink.shutdown(1.0)
+    assert skill_names(receiver) == [f"skill-{number}" for number in range(8)]
+    assert delivery.exported.value == 8
+
+
+def test_partial_success_counts_the_rejected_records() -> None:
+    body = ExportLogsServiceResponse(
+        partial_success=ExportLogsPartialSuccess(rejected_log_records=2, error_message="no")
+    ).SerializeToString()
+    with HttpReceiver([HttpReply(status=200, body=body)]) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPHttpLogExporter(receiver.url()), delivery)
+        sink.export(events(5), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is False
+        sink.shutdown(1.0)
+    assert delivery.exported.value == 3
+    assert delivery.dropped.snapshot() == {"rejected": 2}
+
+
+# --- the queue ------------------------------------------------------------------------
+
+
+def test_full_export_queue_drops_new_items_and_counts_them() -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def export_batch(items: Sequence[int], in_flight: InFlight, stop: StopSignal) -> None:
+        started.set()
+        release.wait()
+        in_flight.exported(len(items))
+
+    delivery = DeliveryCounters()
+    worker: BatchWorker[int] = BatchWorker(
+        export_batch, delivery, max_queue_size=3, batch_size=3, interval=60.0, name="test"
+    )
+    worker.put([1, 2, 3])
+    assert started.wait(10.0)  # the worker holds the first batch
+    worker.put([4, 5, 6])  # fills the queue
+    worker.put([7, 8])  # no room
+    release.set()
+    assert worker.flush(10.0) is False  # two were dropped
+    assert worker.shutdown(1.0) is False
+    assert delivery.exported.value == 6
+    assert delivery.dropped.snapshot() == {"export_queue_full": 2}
+
+
+def test_shutdown_abandons_a_batch_still_in_flight_exactly_once() -> None:
+    release = threading.Event()
+
+    def export_batch(items: Sequence[int], in_flight: InFlight, stop: StopSignal) -> None:
+        release.wait()
+        in_flight.exported(len(items))  # too late: already counted at shutdown
+
+    delivery = DeliveryCounters()
+    worker: BatchWorker[int] = BatchWorker(
+        export_batch, delivery, max_queue_size=10, batch_size=2, interval=60.0, name="test"
+    )
+    worker.put([1, 2, 3])
+    started = time.monotonic()
+    assert worker.shutdown(0.2) is False
+    assert time.monotonic() - started < 0.2 + EXIT_MARGIN
+    release.set()
+    assert delivery.dropped.snapshot() == {"shutdown": 3}
+    assert delivery.exported.value == 0
+
+
+# --- the rules themselves -------------------------------------------------------------
+
+
+def test_retry_after_accepts_seconds_and_http_dates() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    later = format_datetime(datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC), usegmt=True)
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(" 1.5 ") == 1.5
+    assert parse_retry_after("-4") == 0.0
+    assert parse_retry_after(later, now=now.timestamp()) == 30.0
+    assert parse_retry_after("Thu, 01 Jan 2026 11:00:00 GMT", now=now.timestamp()) == 0.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+class Counted:
+    """A settlement that keeps plain numbers."""
+
+    def __init__(self) -> None:
+        self.exported_count = 0
+        self.dropped_by_reason: dict[str, int] = {}
+
+    def exported(self, count: int) -> None:
+        self.exported_count += count
+
+    def dropped(self, count: int, reason: str) -> None:
+        if count:
+            self.dropped_by_reason[reason] = self.dropped_by_reason.get(reason, 0) + count
+
+
+def test_a_retry_after_beyond_the_deadline_gives_up_at_once() -> None:
+    calls: list[float] = []
+
+    def send(items: Sequence[int], timeout: float) -> Attempt:
+        calls.append(timeout)
+        return Attempt.retry("http_503", retry_after=3600.0)
+
+    settlement = Counted()
+    stop = StopSignal()
+    stop.stop(time.monotonic() + 5.0)
+    started = time.monotonic()
+    deliver([1, 2], send, settlement, policy=SLOW_BACKOFF, request_timeout=10.0, stop=stop)
+    assert time.monotonic() - started < 5.0
+    assert len(calls) == 1
+    assert calls[0] <= 5.0  # the request timeout never exceeds what is left
+    assert settlement.dropped_by_reason == {"http_503": 2}
+
+
+def test_a_shutdown_wakes_a_sleeping_retry() -> None:
+    def send(items: Sequence[int], timeout: float) -> Attempt:
+        return Attempt.retry("unreachable")
+
+    settlement = Counted()
+    stop = StopSignal()
+    timer = threading.Timer(0.2, lambda: stop.stop(time.monotonic() + 0.1))
+    timer.start()
+    started = time.monotonic()
+    deliver([1], send, settlement, policy=SLOW_BACKOFF, request_timeout=1.0, stop=stop)
+    timer.join()
+    assert time.monotonic() - started < 0.3 + EXIT_MARGIN
+    assert settlement.dropped_by_reason == {"unreachable": 1}
+
+
+def test_backoff_is_capped_and_jittered() -> None:
+    policy = RetryPolicy(initial_backoff=0.5, max_backoff=4.0, jitter=0.2)
+    for retry in range(12):
+        base = min(4.0, 0.5 * 2**retry)
+        assert base * 0.8 <= policy.backoff(retry) <= base * 1.2
