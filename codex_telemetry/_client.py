@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib
 import itertools
 import logging
 import os
@@ -20,7 +19,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from queue import Empty, SimpleQueue
-from types import MappingProxyType, ModuleType
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, get_args
 
 from codex_telemetry._export._base import DeliveryCounters, EventSink
@@ -532,21 +531,23 @@ class Telemetry:
             self._delivery = _delivery_of(self._sink)
 
     def _instrument(self, names: Sequence[str]) -> None:
-        instrumentation = _instrumentation_module()
+        from codex_telemetry import _instrumentation  # noqa: PLC0415 - it patches libraries
+
         for name in names:
             try:
-                instrumentation.instrument(name, self)
-            except (ValueError, KeyError, LookupError) as error:
+                _instrumentation.instrument(name, self)
+            except ValueError as error:
                 raise ConfigurationError([f"instrument: {error}"]) from None
             self._instrumented.append(name)
 
     def _uninstrument(self) -> None:
         if not self._instrumented:
             return
-        instrumentation = _instrumentation_module()
+        from codex_telemetry import _instrumentation  # noqa: PLC0415
+
         for name in self._instrumented:
             try:
-                instrumentation.uninstrument(name)
+                _instrumentation.uninstrument(name)
             except Exception:
                 self._internal_error(f"removing the {name!r} instrumentation")
         self._instrumented.clear()
@@ -555,11 +556,6 @@ class Telemetry:
 def _count_value(count: itertools.count[int]) -> int:
     # count.__reduce__() -> (count, (next_value,)): how many next() calls so far.
     return int(count.__reduce__()[1][0])
-
-
-def _instrumentation_module() -> ModuleType:
-    # Imported only when an instrumentation is asked for: it patches other libraries.
-    return importlib.import_module("codex_telemetry._instrumentation")
 
 
 def _delivery_of(sink: EventSink | None) -> DeliveryCounters:
@@ -662,6 +658,7 @@ def init(
     global _default  # the module-level facade needs one client
     names = (instrument,) if isinstance(instrument, str) else tuple(instrument)
     settings = load_settings(**overrides)
+    _check_instrumentation_names(names)
     try:
         client = Telemetry(settings, logger_provider=logger_provider)
     except ConfigurationError:
@@ -682,6 +679,26 @@ def init(
             client.shutdown(0)
             raise
     return client
+
+
+def _check_instrumentation_names(names: Sequence[str]) -> None:
+    """Raise for an unknown name before anything changes (a disabled SDK instruments
+    nothing, but a typo is still a configuration error)."""
+    if not names:
+        return
+    # Only the name table is read: the instrumentation modules stay unimported.
+    from codex_telemetry._instrumentation import _MODULES  # noqa: PLC0415
+
+    known = frozenset(_MODULES)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigurationError(
+            [
+                f"instrument: unknown instrumentation {name!r}; known: "
+                + ", ".join(repr(k) for k in sorted(known))
+                for name in unknown
+            ]
+        )
 
 
 def track_fact(fact: Fact) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -583,3 +584,37 @@ def test_every_fact_type_has_a_route() -> None:
     routes = _client._routes(enabled=True, general_analytics=True)
     assert set(routes) == set(_client._FACT_TYPES)
     assert len(routes) == 15
+
+
+# --- instrumentation -----------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_default_client")
+@pytest.mark.parametrize("exporter", ["none", "console"])
+def test_an_unknown_instrumentation_is_a_configuration_error(exporter: str) -> None:
+    with pytest.raises(codex_telemetry.ConfigurationError) as caught:
+        codex_telemetry.init(exporter=exporter, instrument=["openai_codex", "nope"])
+    assert caught.value.problems == (
+        "instrument: unknown instrumentation 'nope'; known: 'openai_codex'",
+    )
+    assert _client._default is None  # nothing changed
+
+
+@pytest.mark.usefixtures("no_default_client")
+def test_init_instruments_and_shutdown_uninstruments(tmp_path: Path) -> None:
+    from codex_telemetry import _instrumentation  # noqa: PLC0415
+
+    client = codex_telemetry.init(
+        exporter="file", file__path=tmp_path / "events.jsonl", instrument=["openai_codex"]
+    )
+    assert _instrumentation.instrumented() == ("openai_codex",)
+    client.shutdown(timeout=5)
+    assert _instrumentation.instrumented() == ()
+
+
+@pytest.mark.usefixtures("no_default_client")
+def test_a_disabled_sdk_instruments_nothing() -> None:
+    from codex_telemetry import _instrumentation  # noqa: PLC0415
+
+    codex_telemetry.init(exporter="none", instrument="openai_codex")
+    assert _instrumentation.instrumented() == ()
