@@ -618,3 +618,30 @@ def test_a_disabled_sdk_instruments_nothing() -> None:
 
     codex_telemetry.init(exporter="none", instrument="openai_codex")
     assert _instrumentation.instrumented() == ()
+
+
+def test_the_quickstart_example_shows_its_events() -> None:
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, str(root / "examples" / "quickstart.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=root,
+    )
+    assert [line.split(" ")[0] for line in result.stderr.splitlines()] == [
+        "codex_thread_initialized",
+        "codex_turn_steer_event",
+        "skill_invocation",
+        "codex_app_used",
+        "codex_plugin_used",
+        "codex_turn_event",
+    ]
+    assert result.stdout.splitlines() == [
+        "delivered everything: True",
+        "facts accepted 13, deduplicated 1; events produced 6, exported 6",
+    ]
