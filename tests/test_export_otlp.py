@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,12 +15,14 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.version import __version__ as otel_sdk_version
 
 from codex_telemetry._export._base import DeliveryCounters
+from codex_telemetry._export._factory import create_sink
 from codex_telemetry._export._otlp import (
     OTLPGrpcLogExporter,
     OTLPHttpLogExporter,
     OTLPSink,
     build_resource,
 )
+from codex_telemetry._settings import TelemetrySettings
 from codex_telemetry._version import __version__
 from codex_telemetry.events import (
     AnalyticsEvent,
@@ -563,3 +566,54 @@ def test_full_export_queue_drops_and_counts_new_events() -> None:
     queued_and_sent = delivery.exported.value
     assert queued_and_sent + delivery.dropped.snapshot().get("export_queue_full", 0) == 5
     assert queued_and_sent == len(list(records_of(receiver.received)))
+
+
+def test_factory_builds_the_sink_the_settings_name(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tempfile.gettempdir())  # no stray .env file
+    endpoint = (
+        collector.receiver.endpoint
+        if isinstance(collector.receiver, GrpcReceiver)
+        else collector.receiver.url()
+    )
+    settings = TelemetrySettings(
+        exporter="otlp",
+        service_name="factory-test",
+        otlp={
+            "endpoint": endpoint,
+            "protocol": collector.protocol,
+            "headers": "x-team=analytics",
+            "compression": "none",
+        },
+    )
+    delivery = DeliveryCounters()
+    sink = create_sink(settings, delivery)
+
+    sink.export([SKILL], TIMESTAMP_NS)
+    assert sink.force_flush(10.0) is True
+    assert sink.shutdown(5.0) is True
+
+    [received] = collector.receiver.received
+    assert received.headers["x-team"] == "analytics"
+    resource = {
+        item.key: python_value(item.value)
+        for item in received.request.resource_logs[0].resource.attributes
+    }
+    assert resource["service.name"] == "factory-test"
+    assert resource["service.version"] == __version__
+    assert [rebuild_wire_event(record) for record in records_of([received])] == [
+        EXPECTED_WIRE_EVENTS[2]
+    ]
+
+
+def test_factory_emits_into_the_host_logger_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tempfile.gettempdir())
+    memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    sink = create_sink(TelemetrySettings(), DeliveryCounters(), logger_provider=provider)
+    sink.export([SKILL], TIMESTAMP_NS)
+    sink.shutdown(1.0)
+    [record] = memory.get_finished_logs()
+    assert record.log_record.event_name == "skill_invocation"
