@@ -663,10 +663,15 @@ def init(
         client = Telemetry(settings, logger_provider=logger_provider)
     except ConfigurationError:
         raise
-    except (ValueError, OSError) as error:
-        variable = "CODEX_TELEMETRY_EXPORTER"
+    except OSError as error:
+        # The only sink that opens something at construction is the file sink.
+        setting = "file.path (CODEX_TELEMETRY_FILE__PATH)"
+        if settings.exporter != "file":
+            setting = "exporter (CODEX_TELEMETRY_EXPORTER)"
+        raise ConfigurationError([f"{setting}: cannot open: {error}"]) from None
+    except ValueError as error:
         raise ConfigurationError(
-            [f"exporter ({variable}): cannot create the {settings.exporter!r} sink: {error}"]
+            [f"exporter (CODEX_TELEMETRY_EXPORTER): cannot create the sink: {error}"]
         ) from None
     with _default_lock:
         previous, _default = _default, client

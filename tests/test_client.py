@@ -645,3 +645,36 @@ def test_the_quickstart_example_shows_its_events() -> None:
         "delivered everything: True",
         "facts accepted 13, deduplicated 1; events produced 6, exported 6",
     ]
+
+
+@pytest.mark.usefixtures("no_default_client")
+def test_an_unopenable_file_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "missing-directory" / "events.jsonl"
+    with pytest.raises(codex_telemetry.ConfigurationError) as caught:
+        codex_telemetry.init(exporter="file", file__path=path)
+    [problem] = caught.value.problems
+    assert problem.startswith("file.path (CODEX_TELEMETRY_FILE__PATH): cannot open: [Errno 2]")
+
+
+class _ReentrantSink(InMemorySink):
+    """A sink that reports a fact while exporting (as a logging bridge might)."""
+
+    client: Telemetry | None = None
+
+    def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
+        super().export(events, timestamp_ns)
+        if self.client is not None:
+            self.client.track_fact(hook_run("from-inside"))
+
+
+def test_facts_reported_from_inside_the_pipeline_do_not_loop() -> None:
+    sink = _ReentrantSink()
+    client = Telemetry(settings(), sink=sink)
+    sink.client = client
+    try:
+        client.track_fact(hook_run("outside"))
+        assert client.flush(timeout=10)
+        assert [e.to_dict()["event_params"]["turn_id"] for e in sink.events] == ["outside"]
+        assert client.stats().facts_dropped["reentrant"] == 1
+    finally:
+        client.shutdown(timeout=5)
