@@ -170,18 +170,17 @@ class Telemetry:
         self._active = self._settings.enabled and (
             sink is not None or sink_factory is not None or self._settings.exporter != "none"
         )
-        self._general_routes = _routes(
+        self._routes = _routes(
             enabled=self._active, general_analytics=self._settings.general_analytics
         )
-        self._routes = self._general_routes
         if sink_factory is None and sink is None:
             sink_factory = _default_sink_factory(self._settings, logger_provider)
         self._sink_factory = sink_factory if sink is None else None
         self._reducer_factory = reducer_factory or _default_reducer_factory(self._settings)
         self._max_queue = self._settings.max_queue_size
-        self._log = _RateLimitedLog()
         self._instrumented: list[str] = []
         self._shutdown_result: bool | None = None
+        self._shutdown_done = threading.Event()
         self._reset_state()
         self._sink: EventSink | None = None
         if self._active:
@@ -197,6 +196,7 @@ class Telemetry:
         """Fresh locks, queue, dedupe keys and counters (at construction, and after fork)."""
         self._lock = threading.Lock()
         self._dedupe_lock = threading.Lock()
+        self._log = _RateLimitedLog()
         self._queue: SimpleQueue[Fact | _Marker] = SimpleQueue()
         self._worker: threading.Thread | None = None
         self._worker_started = False
@@ -254,8 +254,8 @@ class Telemetry:
             timeout = _DEFAULT_FLUSH_TIMEOUT
         if not self._active:
             return True
-        if self._shutdown_result is not None:
-            return self._shutdown_result
+        if self._routes is _AFTER_SHUTDOWN_ROUTES:
+            return self._shutdown_outcome(timeout)
         deadline = time.monotonic() + timeout
         if not self._reach_marker(_Marker(stop=False), timeout):
             return False
@@ -272,15 +272,17 @@ class Telemetry:
         """Flush, then stop the worker and the sink; True when everything was delivered.
 
         Waits at most ``timeout`` seconds (None: ``shutdown_timeout``). Idempotent: a
-        later call returns the first call's result at once. Facts tracked afterwards are
-        counted as dropped ``after_shutdown``.
+        later call returns the first call's result (waiting, within its own timeout, for
+        a shutdown in progress on another thread). Facts tracked afterwards are counted
+        as dropped ``after_shutdown``.
         """
-        with self._lock:
-            if self._shutdown_result is not None or self._routes is _AFTER_SHUTDOWN_ROUTES:
-                return bool(self._shutdown_result)
-            self._routes = _AFTER_SHUTDOWN_ROUTES
         if timeout is None:
             timeout = self._settings.shutdown_timeout
+        with self._lock:
+            first = self._routes is not _AFTER_SHUTDOWN_ROUTES
+            self._routes = _AFTER_SHUTDOWN_ROUTES
+        if not first:
+            return self._shutdown_outcome(timeout)
         deadline = time.monotonic() + timeout
         self._uninstrument()
         drained = self._reach_marker(_Marker(stop=True), timeout)
@@ -291,7 +293,12 @@ class Telemetry:
         with contextlib.suppress(Exception):  # the interpreter may be finalising
             atexit.unregister(self._at_exit)
         self._shutdown_result = drained and delivered
+        self._shutdown_done.set()
         return self._shutdown_result
+
+    def _shutdown_outcome(self, timeout: float) -> bool:
+        self._shutdown_done.wait(timeout)
+        return bool(self._shutdown_result)
 
     def stats(self) -> TelemetryStats:
         """A snapshot of the counters; cheap, from any thread, at any time."""
@@ -520,6 +527,7 @@ class Telemetry:
         self._reset_state()
         if closed:
             return
+        self._shutdown_done = threading.Event()
         # The parent's sink (its threads, sockets and queued events) stays the parent's;
         # the child makes its own when its first fact arrives.
         if self._sink_factory is not None:

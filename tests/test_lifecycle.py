@@ -343,3 +343,24 @@ def test_fork_with_the_file_exporter_sends_each_event_once(tmp_path: Path) -> No
     finally:
         client.shutdown(timeout=10)
     assert sorted(_turn_ids(path)) == ["before-fork", "child", "parent-after-fork"]
+
+
+def test_a_second_shutdown_waits_for_the_first_and_shares_its_result() -> None:
+    sink = BlockingSink()
+    client = Telemetry(load_settings(), sink=sink)
+    try:
+        client.track_fact(hook_run())
+        assert sink.entered.wait(10)
+        results: list[bool] = []
+        first = threading.Thread(target=lambda: results.append(client.shutdown(timeout=0.3)))
+        first.start()
+        while client.enabled and client._routes is not _client._AFTER_SHUTDOWN_ROUTES:
+            time.sleep(0.001)
+        started = time.monotonic()
+        assert client.flush(timeout=30) is False  # waits for the shutdown, not 30 s
+        assert client.shutdown(timeout=30) is False
+        assert time.monotonic() - started < 0.3 + _MARGIN
+        first.join()
+        assert results == [False]
+    finally:
+        sink.release.set()
