@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeAlias
 
 from codex_telemetry._client import track_fact
 from codex_telemetry._runtime import current_runtime, os_info_version, rust_arch_name, rust_os_name
+from codex_telemetry._stats import Counter
 from codex_telemetry.facts import (
     ApprovalPolicy,
     ApprovalsReviewer,
@@ -106,6 +107,14 @@ _THREAD_FORK = "thread/fork"
 _TURN_START = "turn/start"
 _TURN_STEER = "turn/steer"
 _THREAD_METHODS = frozenset({_THREAD_START, _THREAD_RESUME, _THREAD_FORK})
+_REQUESTS = frozenset({_INITIALIZE, _TURN_START, _TURN_STEER, *_THREAD_METHODS})
+_TOKEN_USAGE_UPDATED = "thread/tokenUsage/updated"
+_TURN_STARTED = "turn/started"
+_TURN_COMPLETED = "turn/completed"
+_NOTIFICATIONS = frozenset({_TOKEN_USAGE_UPDATED, _TURN_STARTED, _TURN_COMPLETED})
+
+# Indexes of the counters in ``AppServerObserver._counts``, after ``messages``.
+_FACTS, _MALFORMED, _UNRECOGNIZED, _EVICTED, _TRACK_ERRORS = range(5)
 
 _TURN_STATUSES: Mapping[str, TurnStatus] = {
     "completed": "completed",
@@ -345,6 +354,7 @@ class AppServerObserver:
         "_max_pending",
         "_max_threads",
         "_max_turns",
+        "_messages",
         "_pending",
         "_rpc_transport",
         "_threads",
@@ -374,8 +384,9 @@ class AppServerObserver:
         self._threads: dict[str, _ThreadState] = {}
         self._turns: dict[str, _TurnState] = {}
         self._initialize_params: InitializeParams | None = None
-        # messages, facts, malformed, unrecognized, evicted, track_errors
-        self._counts = [0, 0, 0, 0, 0, 0]
+        # Counted without the lock, from any thread; the others are counted under it.
+        self._messages = Counter()
+        self._counts = [0, 0, 0, 0, 0]
         self._logged: set[str] = set()
         # The client may write from several threads while one thread reads: a request
         # must be seen before its response, and facts must reach ``track`` in order.
@@ -389,7 +400,7 @@ class AppServerObserver:
     def stats(self) -> ObserverStats:
         """A snapshot of this observer's counters."""
         with self._lock:
-            return ObserverStats(*self._counts)
+            return ObserverStats(self._messages.value, *self._counts)
 
     def observe_sent(self, message: _JsonObject | str | bytes) -> None:
         """Observe a message the client sent to the app-server."""
@@ -402,32 +413,40 @@ class AppServerObserver:
     def observe(self, message: _JsonObject | str | bytes, direction: Direction) -> None:
         """Observe one message crossing the connection in ``direction``. Never raises."""
         try:
+            self._messages.increment()
+            if type(message) is not dict:
+                message = _decode(message)
+            # Most traffic is streaming notifications: drop what cannot become a fact
+            # before taking the lock. Reading the pending table unlocked is safe: a
+            # request is remembered before it is written, so before its answer exists.
+            method: Any = message.get("method")
+            if direction == "received":
+                if method is None:
+                    if message.get("id") not in self._pending:
+                        return
+                elif method not in _NOTIFICATIONS or "id" in message:
+                    return  # uninteresting, or a request from the server
+            elif method not in _REQUESTS or "id" not in message:
+                return
             with self._lock:
-                self._counts[0] += 1
-                if isinstance(message, str | bytes | bytearray):
-                    message = json.loads(message)
-                if not isinstance(message, Mapping):
-                    raise _MalformedError("a JSON-RPC message is a JSON object")
                 if direction == "sent":
-                    self._on_sent(message)
+                    self._on_sent(method, message)
                 else:
-                    self._on_received(message)
+                    self._on_received(method, message)
         except Exception as exc:  # the client's I/O must never fail because of telemetry
-            self._counts[2] += 1
-            self._log_once(
-                "malformed",
-                "codex_telemetry could not read a JSON-RPC message (%s: %s); it is skipped, "
-                "your code is unaffected. Further ones are only counted.",
-                type(exc).__name__,
-                exc,
-            )
+            with self._lock:
+                self._counts[_MALFORMED] += 1
+                self._log_once(
+                    "malformed",
+                    "codex_telemetry could not read a JSON-RPC message (%s: %s); it is "
+                    "skipped, your code is unaffected. Further ones are only counted.",
+                    type(exc).__name__,
+                    exc,
+                )
 
     # --- dispatch --------------------------------------------------------------------
 
-    def _on_sent(self, message: _JsonObject) -> None:
-        method = message.get("method")
-        if method is None or "id" not in message:
-            return  # a response to a server request, or a client notification
+    def _on_sent(self, method: str, message: _JsonObject) -> None:
         request_id = message["id"]
         if method == _TURN_START:
             self._on_turn_start_request(request_id, _params(message))
@@ -438,16 +457,13 @@ class AppServerObserver:
         elif method == _INITIALIZE:
             self._remember(request_id, _PendingInitialize(_initialize_params(_params(message))))
 
-    def _on_received(self, message: _JsonObject) -> None:
-        method = message.get("method")
+    def _on_received(self, method: str | None, message: _JsonObject) -> None:
         if method is not None:
-            if "id" in message:
-                return  # a request from the server (approvals, dynamic tools)
-            if method == "thread/tokenUsage/updated":
+            if method == _TOKEN_USAGE_UPDATED:
                 self._on_token_usage(_params(message))
-            elif method == "turn/started":
+            elif method == _TURN_STARTED:
                 self._on_turn_notification(_params(message), completed=False)
-            elif method == "turn/completed":
+            else:
                 self._on_turn_notification(_params(message), completed=True)
             return
         pending = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
@@ -479,7 +495,7 @@ class AppServerObserver:
         if len(self._pending) >= self._max_pending:
             # The oldest request is the likeliest to have been answered out of view.
             del self._pending[next(iter(self._pending))]
-            self._counts[4] += 1
+            self._counts[_EVICTED] += 1
         self._pending[request_id] = pending
 
     def _on_turn_start_request(self, request_id: Any, params: _JsonObject) -> None:
@@ -570,7 +586,7 @@ class AppServerObserver:
                 break
         else:
             del self._threads[next(iter(self._threads))]
-        self._counts[4] += 1
+        self._counts[_EVICTED] += 1
 
     def _on_turn_start_result(
         self, request_id: RequestId, pending: _PendingTurnStart, result: _JsonObject
@@ -588,7 +604,7 @@ class AppServerObserver:
         _apply_turn_overrides(state, pending.params)
         if len(self._turns) >= self._max_turns:
             del self._turns[next(iter(self._turns))]
-            self._counts[4] += 1
+            self._counts[_EVICTED] += 1
         self._turns[turn.id] = _TurnState(pending.thread_id, state.token_total)
         config = self._resolved_config(turn.id, pending, state, is_first_turn)
         if config is not None:
@@ -612,7 +628,7 @@ class AppServerObserver:
             if value is None
         ]
         if missing:
-            self._counts[3] += 1
+            self._counts[_UNRECOGNIZED] += 1
             self._log_once(
                 "unrecognized",
                 "codex_telemetry could not name the %s of a turn's configuration; the turn "
@@ -692,11 +708,11 @@ class AppServerObserver:
     # --- output ----------------------------------------------------------------------
 
     def _emit(self, fact: Fact) -> None:
-        self._counts[1] += 1
+        self._counts[_FACTS] += 1
         try:
             self._track(fact)
         except Exception as exc:
-            self._counts[5] += 1
+            self._counts[_TRACK_ERRORS] += 1
             self._log_once(
                 "track",
                 "codex_telemetry could not track a fact (%s: %s); your code is unaffected. "
@@ -716,6 +732,14 @@ class AppServerObserver:
 # --- reading protocol values ---------------------------------------------------------
 
 _ZERO_USAGE = TokenUsage(0, 0, 0, 0, 0)
+
+
+def _decode(message: Any) -> _JsonObject:
+    if isinstance(message, str | bytes | bytearray):
+        message = json.loads(message)
+    if not isinstance(message, Mapping):
+        raise _MalformedError("a JSON-RPC message is a JSON object")
+    return message
 
 
 def _params(message: _JsonObject) -> _JsonObject:
