@@ -678,3 +678,43 @@ def test_facts_reported_from_inside_the_pipeline_do_not_loop() -> None:
         assert client.stats().facts_dropped["reentrant"] == 1
     finally:
         client.shutdown(timeout=5)
+
+
+@pytest.mark.usefixtures("no_default_client")
+def test_init_builds_its_sink_with_the_settings_counters_and_logger_provider(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.sdk._logs import LoggerProvider  # noqa: PLC0415
+
+    from codex_telemetry._export._base import DeliveryCounters  # noqa: PLC0415
+
+    calls: list[tuple[TelemetrySettings, DeliveryCounters, object]] = []
+    sink = InMemorySink()
+
+    def create_sink(
+        settings: TelemetrySettings, delivery: DeliveryCounters, provider: object = None
+    ) -> InMemorySink:
+        calls.append((settings, delivery, provider))
+        sink.delivery = delivery
+        return sink
+
+    monkeypatch.setattr("codex_telemetry._export._factory.create_sink", create_sink)
+    provider = LoggerProvider()
+    client = codex_telemetry.init(logger_provider=provider, originator="mine")
+    [(given, delivery, given_provider)] = calls
+    assert given is client.settings and given.originator == "mine"
+    assert given_provider is provider
+    client.track_fact(hook_run())
+    assert client.flush(timeout=10)
+    assert client.stats().events_exported == delivery.exported.value == 1
+
+
+def test_stats_report_reducer_evictions(
+    make_client: Callable[..., tuple[Telemetry, InMemorySink]],
+) -> None:
+    client, _ = make_client(general_analytics=True, reducer={"max_connections": 1})
+    assert client.stats().reducer_evicted == {}
+    client.track_fact(initialize(1))
+    client.track_fact(initialize(2))
+    assert client.flush(timeout=10)
+    assert client.stats().reducer_evicted["connections"] == 1
