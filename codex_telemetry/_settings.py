@@ -124,7 +124,7 @@ class OTLPSettings(BaseModel):
     ``OTEL_EXPORTER_OTLP_<NAME>``, when ``CODEX_TELEMETRY_OTLP__<NAME>`` is not set.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     protocol: Literal["grpc", "http/protobuf", "http/json"] = "http/protobuf"
     """``CODEX_TELEMETRY_OTLP__PROTOCOL``; default ``http/protobuf``."""
@@ -186,7 +186,7 @@ class OTLPSettings(BaseModel):
 class FileSettings(BaseModel):
     """The JSON Lines sink (``exporter="file"``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     path: Path | None = None
     """``CODEX_TELEMETRY_FILE__PATH``: the file events are appended to, one per line.
@@ -196,7 +196,7 @@ class FileSettings(BaseModel):
 class CodexBackendSettings(BaseModel):
     """The Codex analytics backend sink (``exporter="codex_backend"``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     base_url: str = "https://chatgpt.com/backend-api"
     """``CODEX_TELEMETRY_CODEX_BACKEND__BASE_URL``; default
@@ -213,7 +213,7 @@ class CodexBackendSettings(BaseModel):
 class ReducerSettings(BaseModel):
     """Bounds on the reducer's state; None keeps the reducer's own default."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     max_connections: PositiveInt | None = None
     """``CODEX_TELEMETRY_REDUCER__MAX_CONNECTIONS``: connections remembered."""
@@ -236,7 +236,10 @@ class TelemetrySettings(BaseSettings):
 
     Environment variables use the prefix ``CODEX_TELEMETRY_`` and ``__`` between a group
     and its field (``CODEX_TELEMETRY_OTLP__ENDPOINT``); a ``.env`` file in the working
-    directory is read too.
+    directory is read too. Built directly, a bad value raises pydantic's
+    ``ValidationError``; ``init()`` raises :class:`ConfigurationError` instead, and also
+    checks that the chosen exporter has what it needs. Each field's description (its
+    docstring) names its variable.
     """
 
     model_config = SettingsConfigDict(
@@ -246,6 +249,7 @@ class TelemetrySettings(BaseSettings):
         env_file_encoding="utf-8",
         extra="forbid",
         frozen=True,
+        use_attribute_docstrings=True,
     )
 
     # Set to False by codex_telemetry.testing: captured tests must not depend on the shell.

@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from codex_telemetry._settings import (
     ConfigurationError,
@@ -297,3 +299,22 @@ def test_strict_defaults_to_running_under_pytest(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("PYTEST_CURRENT_TEST")
     assert load_settings().effective_strict() is False
     assert load_settings(strict=True).effective_strict() is True
+
+
+def _fields(
+    model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _fields(annotation, (*prefix, name))
+        else:
+            yield (*prefix, name), info.description or ""
+
+
+def test_every_setting_documents_its_variable() -> None:
+    fields = list(_fields(TelemetrySettings))
+    assert len(fields) > 30
+    for path, description in fields:
+        variable = "CODEX_TELEMETRY_" + "__".join(part.upper() for part in path)
+        assert variable in description, path
