@@ -693,17 +693,28 @@ class AppServerObserver:
         if not isinstance(raw_turn, Mapping):
             raise _MalformedError("a turn notification without a turn")
         turn_id = raw_turn.get("id")
-        followed = self._turns.pop(turn_id, None) if completed else self._turns.get(turn_id)  # type: ignore[arg-type]
+        thread_id = params.get("threadId")
+        if not completed:
+            if turn_id in self._turns or self._starting(thread_id):
+                started = _turn(raw_turn)
+                self._emit(Notification(TurnStartedNotification(_thread_id(thread_id), started)))
+            return
+        followed = self._turns.pop(turn_id, None)  # type: ignore[arg-type]
         if followed is None:
             return
-        thread_id = _required_str(params, "threadId")
+        thread_id = _thread_id(thread_id)
         turn = _turn(raw_turn)
-        if completed:
-            if followed.usage is not None:
-                self._emit(TurnTokenUsage(turn.id, thread_id, followed.usage))
-            self._emit(Notification(TurnCompletedNotification(thread_id, turn)))
-        else:
-            self._emit(Notification(TurnStartedNotification(thread_id, turn)))
+        if followed.usage is not None:
+            self._emit(TurnTokenUsage(turn.id, thread_id, followed.usage))
+        self._emit(Notification(TurnCompletedNotification(thread_id, turn)))
+
+    def _starting(self, thread_id: Any) -> bool:
+        # A turn/started that overtakes its turn/start response still counts: the
+        # reducer joins the two whichever comes first.
+        return any(
+            isinstance(pending, _PendingTurnStart) and pending.thread_id == thread_id
+            for pending in self._pending.values()
+        )
 
     # --- output ----------------------------------------------------------------------
 
@@ -753,6 +764,12 @@ def _required_str(obj: _JsonObject, key: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str):
         raise _MalformedError(f"{key} must be a string")
+    return value
+
+
+def _thread_id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _MalformedError("threadId must be a string")
     return value
 
 

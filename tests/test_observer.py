@@ -948,3 +948,25 @@ def test_each_observer_has_its_own_connection_id() -> None:
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         AppServerObserver(track=print, max_turns=0)
+
+
+def test_a_turn_started_that_overtakes_its_response_is_kept() -> None:
+    recorder = Recorder()
+    started_thread(recorder)
+    recorder.sent({"id": 2, "method": "turn/start", "params": {"threadId": "thr-1", "input": []}})
+    early = {
+        "method": "turn/started",
+        "params": {
+            "threadId": "thr-1",
+            "turn": {"id": "turn-1", "status": "inProgress", "startedAt": 5},
+        },
+    }
+    assert recorder.received(early) == [
+        Notification(TurnStartedNotification("thr-1", Turn("turn-1", "in_progress", started_at=5)))
+    ]
+    # Another thread's turn (a sub-agent's) is not followed.
+    other = {
+        "method": "turn/started",
+        "params": {"threadId": "thr-9", "turn": {"id": "turn-9", "status": "inProgress"}},
+    }
+    assert recorder.received(other) == []
