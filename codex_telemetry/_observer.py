@@ -348,7 +348,6 @@ class AppServerObserver:
     __slots__ = (
         "_connection_id",
         "_counts",
-        "_initialize_params",
         "_lock",
         "_logged",
         "_max_pending",
@@ -383,7 +382,6 @@ class AppServerObserver:
         self._pending: dict[RequestId, _Pending] = {}
         self._threads: dict[str, _ThreadState] = {}
         self._turns: dict[str, _TurnState] = {}
-        self._initialize_params: InitializeParams | None = None
         # Counted without the lock, from any thread; the others are counted under it.
         self._messages = Counter()
         self._counts = [0, 0, 0, 0, 0]
