@@ -88,7 +88,7 @@ def observer_for(client: Any) -> AppServerObserver | None:
 def _wrap_write(original: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
     @functools.wraps(original)
     def _write_message(self: Any, payload: Any) -> None:
-        observer = _observer(self._proc)
+        observer = _observer(getattr(self, "_proc", None))
         if observer is not None:
             observer.observe_sent(payload)
         original(self, payload)
@@ -99,7 +99,7 @@ def _wrap_write(original: Callable[[Any, Any], None]) -> Callable[[Any, Any], No
 def _wrap_read(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     @functools.wraps(original)
     def _read_message(self: Any) -> Any:
-        process = self._proc
+        process = getattr(self, "_proc", None)
         message = original(self)
         observer = _observer(process)
         if observer is not None:
