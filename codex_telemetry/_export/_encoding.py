@@ -24,7 +24,6 @@ from opentelemetry.proto.common.v1.common_pb2 import (
     KeyValue,
     KeyValueList,
 )
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from codex_telemetry.events import AnalyticsEvent, AppServerClient
@@ -35,8 +34,7 @@ __all__ = [
     "SEVERITY_TEXT_INFO",
     "encode_any_value",
     "encode_attributes",
-    "encode_log_record",
-    "encode_request",
+    "encode_events_request",
     "encode_resource",
     "encode_scope",
     "event_attributes",
@@ -144,25 +142,74 @@ def encode_any_value(value: Any) -> AnyValue:
     raise TypeError(f"cannot encode a value of type {type(value).__name__} as an OTLP AnyValue")
 
 
+# Encoded attributes are reused: (key, value) pairs repeat across events (model names,
+# enum strings, flags), and building protobuf messages dominates the cost of exporting.
+# Cached messages are never mutated; protobuf copies them into each record.
+_KV_CACHE_LIMIT = 8192
+_scalar_kvs: dict[tuple[str, type, object], KeyValue] = {}
+_shared_kvs: dict[tuple[str, int], tuple[object, KeyValue]] = {}
+
+
+def _key_value(name: str, value: Any) -> KeyValue:
+    if value is None or isinstance(value, str | int | float):
+        scalar_key = (name, type(value), value)
+        kv = _scalar_kvs.get(scalar_key)
+        if kv is None:
+            kv = KeyValue(key=name, value=encode_any_value(value))
+            if len(_scalar_kvs) >= _KV_CACHE_LIMIT:
+                _scalar_kvs.clear()
+            _scalar_kvs[scalar_key] = kv
+        return kv
+    if isinstance(value, _SHARED_TYPES):
+        shared_key = (name, id(value))
+        entry = _shared_kvs.get(shared_key)
+        if entry is None or entry[0] is not value:
+            entry = (value, KeyValue(key=name, value=_encode_shared(value)))
+            if len(_shared_kvs) >= _SHARED_CACHE_LIMIT:
+                _shared_kvs.clear()
+            _shared_kvs[shared_key] = entry
+        return entry[1]
+    return KeyValue(key=name, value=encode_any_value(value))
+
+
 def encode_attributes(event: AnalyticsEvent) -> list[KeyValue]:
-    """The OTLP attributes of ``event``: its ``event_params`` (plus the skill fields)."""
-    return [
-        KeyValue(key=name, value=encode_any_value(getattr(event, name)))
-        for name in _param_names(type(event))
-    ]
+    """The OTLP attributes of ``event``: its ``event_params`` (plus the skill fields).
+
+    This is the one place attributes are encoded; a faster encoder replaces it alone.
+    """
+    return [_key_value(name, getattr(event, name)) for name in _param_names(type(event))]
 
 
-def encode_log_record(event: AnalyticsEvent, timestamp_ns: int) -> LogRecord:
-    """One event as an OTLP log record: INFO, empty body, ``event_name`` = the event type."""
-    return LogRecord(
-        time_unix_nano=timestamp_ns,
-        observed_time_unix_nano=timestamp_ns,
-        severity_number=SEVERITY_NUMBER_INFO,  # type: ignore[arg-type]
-        severity_text=SEVERITY_TEXT_INFO,
-        body=AnyValue(),
-        attributes=encode_attributes(event),
-        event_name=event.event_type,
-    )
+_EMPTY = AnyValue()
+
+
+def encode_events_request(
+    resource: Resource,
+    scope: InstrumentationScope,
+    events: Sequence[tuple[AnalyticsEvent, int]],
+    *,
+    resource_schema_url: str = "",
+    scope_schema_url: str = "",
+) -> ExportLogsServiceRequest:
+    """One export request holding a record per ``(event, timestamp_ns)``.
+
+    Records are built in place inside the request, so no record is copied.
+    """
+    request = ExportLogsServiceRequest()
+    resource_logs = request.resource_logs.add(resource=resource, schema_url=resource_schema_url)
+    scope_logs = resource_logs.scope_logs.add(scope=scope, schema_url=scope_schema_url)
+    add = scope_logs.log_records.add
+    for event, timestamp_ns in events:
+        add(
+            time_unix_nano=timestamp_ns,
+            observed_time_unix_nano=timestamp_ns,
+            severity_number=SEVERITY_NUMBER_INFO,
+            severity_text=SEVERITY_TEXT_INFO,
+            body=_EMPTY,
+            attributes=encode_attributes(event),
+            event_name=event.event_type,
+        )
+    return request
 
 
 def encode_resource(attributes: Iterable[tuple[str, Any]]) -> Resource:
@@ -175,28 +222,6 @@ def encode_resource(attributes: Iterable[tuple[str, Any]]) -> Resource:
 def encode_scope(name: str, version: str | None) -> InstrumentationScope:
     """An OTLP instrumentation scope."""
     return InstrumentationScope(name=name, version=version or "")
-
-
-def encode_request(
-    resource: Resource,
-    scope: InstrumentationScope,
-    records: Sequence[LogRecord],
-    *,
-    resource_schema_url: str = "",
-    scope_schema_url: str = "",
-) -> ExportLogsServiceRequest:
-    """One export request holding ``records`` under one resource and scope."""
-    return ExportLogsServiceRequest(
-        resource_logs=[
-            ResourceLogs(
-                resource=resource,
-                scope_logs=[
-                    ScopeLogs(scope=scope, log_records=records, schema_url=scope_schema_url)
-                ],
-                schema_url=resource_schema_url,
-            )
-        ]
-    )
 
 
 def _hex_ids(record: dict[str, Any]) -> None:

@@ -50,8 +50,7 @@ from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._batching import BatchWorker, InFlight, report_undelivered
 from codex_telemetry._export._encoding import (
     SEVERITY_TEXT_INFO,
-    encode_log_record,
-    encode_request,
+    encode_events_request,
     encode_resource,
     encode_scope,
     event_attributes,
@@ -170,13 +169,10 @@ class _RecordEncoder:
             # Records from elsewhere: the SDK's own encoder handles every shape.
             return encode_logs(records)  # type: ignore[arg-type]
         scope = first.instrumentation_scope
-        return encode_request(
+        return encode_events_request(
             self._resource(first.resource),
             self._scope(scope),
-            [
-                encode_log_record(r.log_record.codex_event, r.log_record.timestamp or 0)  # type: ignore[attr-defined]
-                for r in records
-            ],
+            [(r.log_record.codex_event, r.log_record.timestamp or 0) for r in records],  # type: ignore[attr-defined]
             resource_schema_url=first.resource.schema_url or "",
             scope_schema_url=(scope.schema_url if scope is not None else "") or "",
         )
