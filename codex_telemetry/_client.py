@@ -414,8 +414,6 @@ class Telemetry:
             if self._worker_started:
                 return True
             try:
-                if self._sink is None and self._sink_factory is not None:
-                    self._sink = self._sink_factory(self._delivery)
                 worker = threading.Thread(
                     target=self._run, name="codex-telemetry-worker", daemon=True
                 )
@@ -443,6 +441,12 @@ class Telemetry:
     def _run(self) -> None:
         self._worker_ident = threading.get_ident()
         queue = self._queue
+        if self._sink is None and self._sink_factory is not None:
+            # Only in a forked child: its sink is made here, off the caller's thread.
+            try:
+                self._sink = self._sink_factory(self._delivery)
+            except Exception:
+                self._internal_error("creating the sink")
         try:
             reducer = self._reducer = self._reducer_factory()
         except Exception:
@@ -485,6 +489,7 @@ class Telemetry:
         self._produced.add(len(events))
         sink = self._sink
         if sink is None:
+            self._sink_error_drops.add(len(events))
             return
         try:
             sink.export(events, time.time_ns())
