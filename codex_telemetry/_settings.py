@@ -247,6 +247,8 @@ class TelemetrySettings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         env_file_encoding="utf-8",
+        # An exported but empty variable counts as unset, as the OTel SDKs treat theirs.
+        env_ignore_empty=True,
         extra="forbid",
         frozen=True,
         use_attribute_docstrings=True,
@@ -332,7 +334,7 @@ class TelemetrySettings(BaseSettings):
                 if target.get(key) is not None or key == "endpoint":
                     continue
                 for name in names:
-                    if name in os.environ:
+                    if os.environ.get(name):
                         value: Any = os.environ[name]
                         if path in _MILLISECOND_PATHS:
                             value = _milliseconds_to_seconds(value)
@@ -340,9 +342,9 @@ class TelemetrySettings(BaseSettings):
                         break
             if otlp.get("endpoint") is None:
                 otlp.pop("endpoint", None)
-                if "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" in os.environ:
+                if os.environ.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"):
                     otlp["endpoint"] = os.environ["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"]
-                elif "OTEL_EXPORTER_OTLP_ENDPOINT" in os.environ:
+                elif os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
                     base = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
                     if otlp.get("protocol", "http/protobuf") != "grpc":
                         base = base.rstrip("/") + "/v1/logs"
@@ -405,13 +407,13 @@ def _source_of(path: tuple[str, ...], arguments: Mapping[str, Any]) -> str:
     given: Any = arguments
     for part in path:
         given = given.get(part) if isinstance(given, Mapping) else None
-    if given is not None or codex_variable in os.environ:
+    if given is not None or os.environ.get(codex_variable):
         return codex_variable
     for depth in range(1, len(path)):
         if _variable(path[:depth]) in os.environ:  # a whole group given as JSON
             return _variable(path[:depth])
     for name in _OTEL_FALLBACKS.get(path, ()):
-        if name in os.environ:
+        if os.environ.get(name):
             return name
     return codex_variable
 

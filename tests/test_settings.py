@@ -66,6 +66,11 @@ _PRECEDENCE: list[tuple[dict[str, str], list[str], dict[str, Any], str, Any]] = 
     ({"CODEX_TELEMETRY_FILE__PATH": "events.jsonl"}, [], {}, "file.path", Path("events.jsonl")),
     ({"CODEX_TELEMETRY_REDUCER__MAX_TURNS": "3"}, [], {}, "reducer.max_turns", 3),
     ({"CODEX_TELEMETRY_CODEX_BACKEND__ACCOUNT_ID": "acc"}, [], {}, "codex_backend.account_id", "acc"),
+    # an exported but empty variable counts as unset
+    ({"CODEX_TELEMETRY_MAX_QUEUE_SIZE": ""}, [], {}, "max_queue_size", 10_000),
+    ({"CODEX_TELEMETRY_OTLP__PROTOCOL": "", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, [], {}, "otlp.protocol", "grpc"),
+    ({"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, [], {}, "otlp.protocol", "grpc"),
+    ({"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:1"}, [], {}, "otlp.endpoint", "http://c:1/v1/logs"),
     # otlp.protocol
     ({}, [], {}, "otlp.protocol", "http/protobuf"),
     ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, [], {}, "otlp.protocol", "grpc"),
