@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,3 +170,15 @@ def test_unknown_instrumentations_are_refused(tmp_path: Path) -> None:
         codex_telemetry.init(
             instrument=["nope"], exporter="file", file={"path": str(tmp_path / "e.jsonl")}
         )
+
+
+def test_the_package_never_imports_openai_codex_unless_asked() -> None:
+    program = (
+        "import sys, codex_telemetry\n"
+        "codex_telemetry.init(exporter='none')\n"
+        "print('openai_codex' in sys.modules, 'codex_telemetry._instrumentation' in sys.modules)"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert output.split() == ["False", "False"]
