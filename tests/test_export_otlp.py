@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -663,3 +664,31 @@ def test_cached_attribute_encoding_keeps_bool_int_and_identity_apart() -> None:
             "rpc_transport": "websocket",
             "experimental_api_enabled": True,
         }
+
+
+def test_an_event_that_cannot_be_encoded_is_dropped_alone() -> None:
+    unencodable = dataclasses.replace(TURN, input_tokens=2**70)  # beyond OTLP's int64
+    with HttpReceiver() as receiver:
+        delivery = DeliveryCounters()
+        sink = make_sink(OTLPHttpLogExporter(receiver.url()), delivery)
+        sink.export([SKILL, unencodable, PLUGIN], TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is False
+        sink.shutdown(1.0)
+    records = list(records_of(receiver.received))
+    assert [rebuild_wire_event(record) for record in records] == [
+        EXPECTED_WIRE_EVENTS[2],
+        EXPECTED_WIRE_EVENTS[3],
+    ]
+    assert delivery.exported.value == 2
+    assert delivery.dropped.snapshot() == {"encoding_error": 1}
+
+
+def test_a_disabled_opentelemetry_sdk_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    with HttpReceiver() as receiver:
+        delivery = DeliveryCounters()
+        sink = make_sink(OTLPHttpLogExporter(receiver.url()), delivery)
+        sink.export([SKILL, PLUGIN], TIMESTAMP_NS)
+        sink.shutdown(1.0)
+    assert receiver.attempts == 0
+    assert delivery.dropped.snapshot() == {"disabled": 2}

@@ -21,7 +21,7 @@ import grpc
 import requests
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 from opentelemetry._logs import LogRecord as APILogRecord
-from opentelemetry._logs import SeverityNumber
+from opentelemetry._logs import NoOpLogger, SeverityNumber
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
     OTLPLogExporter as OTelGrpcLogExporter,
@@ -195,7 +195,14 @@ class _RetryingExporterMixin:
         stop: StopSignal,
     ) -> None:
         """Deliver ``records``, settling each one; used by the sink's processor."""
-        last: list[Any] = [None, None]
+        try:
+            request = self._encoder.encode(records)
+        except Exception:
+            records = self._encodable(records, settlement)
+            if not records:
+                return
+            request = self._encoder.encode(records)
+        last: list[Any] = [records, request]
 
         def send(
             items: Sequence[ReadableLogRecord | ReadWriteLogRecord], timeout: float
@@ -217,6 +224,23 @@ class _RetryingExporterMixin:
         except Exception:
             _logger.exception("codex_telemetry: encoding or sending log records failed")
             settlement.dropped(len(records), "internal_error")
+
+    def _encodable(
+        self,
+        records: Sequence[ReadableLogRecord | ReadWriteLogRecord],
+        settlement: Settlement,
+    ) -> list[ReadableLogRecord | ReadWriteLogRecord]:
+        """The records that encode on their own; the others are dropped, not the batch."""
+        kept = []
+        for record in records:
+            try:
+                self._encoder.encode([record])
+            except Exception as error:
+                _logger.warning("codex_telemetry: an event could not be encoded: %s", error)
+                settlement.dropped(1, "encoding_error")
+            else:
+                kept.append(record)
+        return kept
 
     def _export_once(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         settlement = _CountingSettlement()
@@ -533,6 +557,9 @@ class OTLPSink:
             )
             self._provider.add_log_record_processor(self._processor)
         self._logger = self._provider.get_logger(INSTRUMENTATION_SCOPE, __version__)
+        # OTEL_SDK_DISABLED hands out a no-op logger: say so in the counts instead of
+        # losing events silently.
+        self._disabled = isinstance(self._logger, NoOpLogger)
 
     @property
     def logger_provider(self) -> LoggerProvider:
@@ -541,8 +568,9 @@ class OTLPSink:
 
     def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
         """Emit one log record per event; never blocks on the network, never raises."""
-        if self._closed:
-            self._delivery.dropped.add("shutdown", len(events))
+        if self._closed or self._disabled:
+            reason = "shutdown" if self._closed else "disabled"
+            self._delivery.dropped.add(reason, len(events))
             return
         try:
             if self._processor is not None:
