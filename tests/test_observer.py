@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from codex_telemetry._observer import (
     AppServerObserver,
@@ -970,3 +972,54 @@ def test_a_turn_started_that_overtakes_its_response_is_kept() -> None:
         "params": {"threadId": "thr-9", "turn": {"id": "turn-9", "status": "inProgress"}},
     }
     assert recorder.received(other) == []
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["id", "type", "turn", "threadId", "x"]), children, max_size=3
+        )
+    ),
+    max_leaves=10,
+)
+_methods = st.sampled_from(
+    [
+        "initialize",
+        "thread/start",
+        "thread/resume",
+        "thread/fork",
+        "turn/start",
+        "turn/steer",
+        "turn/started",
+        "turn/completed",
+        "thread/tokenUsage/updated",
+        "item/agentMessage/delta",
+    ]
+)
+_messages = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.integers(0, 3) | st.text(max_size=2) | _json_values,
+        "method": _methods | _json_values,
+        "params": _json_values,
+        "result": _json_values,
+        "error": _json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_messages, st.sampled_from(["sent", "received"])), max_size=20))
+def test_no_message_sequence_makes_the_observer_raise(
+    sequence: list[tuple[dict[str, Any], Direction]],
+) -> None:
+    recorder = Recorder(max_pending=2, max_threads=2, max_turns=2)
+    started_thread(recorder)
+    for message, direction in sequence:
+        recorder.observer.observe(message, direction)
+    stats = recorder.observer.stats()
+    assert stats.messages == len(sequence) + 2
+    assert stats.track_errors == 0
+    assert stats.facts == len(recorder.facts)
