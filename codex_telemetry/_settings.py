@@ -352,11 +352,6 @@ class TelemetrySettings(BaseSettings):
             data["otlp"] = otlp
         return data
 
-    @property
-    def effective_service_version(self) -> str:
-        """``service_version``, or the package version when it is not set."""
-        return self.service_version or __version__
-
     def effective_strict(self) -> bool:
         """``strict``, with None meaning "while pytest runs a test"."""
         if self.strict is not None:
