@@ -7,12 +7,16 @@ return within its timeout plus a small margin whatever the collector does.
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 
 import grpc
 import pytest
@@ -489,3 +493,54 @@ def test_backoff_is_capped_and_jittered() -> None:
     for retry in range(12):
         base = min(4.0, 0.5 * 2**retry)
         assert base * 0.8 <= policy.backoff(retry) <= base * 1.2
+
+
+# --- a whole process ------------------------------------------------------------------
+
+_CHILD = """
+import sys, time
+import codex_telemetry
+from codex_telemetry import facts
+
+codex_telemetry.init(
+    otlp={"endpoint": sys.argv[1], "protocol": sys.argv[2]}, shutdown_timeout=1.0
+)
+tracking = facts.TrackingContext(model_slug="gpt-5", thread_id="t", turn_id="u")
+for batch in range(20):
+    mentions = [
+        facts.AppInvocation(connector_id=f"c{n}", app_name="app", invocation_type="explicit")
+        for n in range(100)
+    ]
+    codex_telemetry.track_fact(facts.AppMentioned(tracking=tracking, mentions=mentions))
+time.sleep(0.5)  # let the worker reduce and queue the 2,000 events
+print(time.monotonic(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_a_process_with_a_hung_collector_exits_within_the_shutdown_timeout(
+    protocol: str, tmp_path: Path
+) -> None:
+    receiver: GrpcReceiver | HttpReceiver = (
+        GrpcReceiver(default=GrpcReply(hang=True))
+        if protocol == "grpc"
+        else HttpReceiver(default=HttpReply(hang=True))
+    )
+    with receiver:
+        endpoint = receiver.endpoint if isinstance(receiver, GrpcReceiver) else receiver.url()
+        child = subprocess.run(
+            [sys.executable, "-c", _CHILD, endpoint, protocol],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CODEX_"))},
+        )
+        exited = time.monotonic()
+    assert child.returncode == 0, child.stderr
+    # Both clocks are the system's monotonic clock: the difference is the time exit took.
+    main_returned = float(child.stdout.strip())
+    assert exited - main_returned < 1.0 + EXIT_MARGIN
+    assert receiver.attempts >= 1
+    assert "2000 analytics events were not delivered" in child.stderr
