@@ -70,6 +70,10 @@ class MockResponsesAPI:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
+        # While set, the next model request waits for this gate to open.
+        self._held: threading.Event | None = None
+        self._gate = threading.Event()
+        self._arrived = threading.Event()
         mock = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -102,6 +106,10 @@ class MockResponsesAPI:
             def do_POST(self) -> None:
                 self._record()
                 if self.path.split("?")[0].endswith("/responses"):
+                    held, mock._held = mock._held, None
+                    mock._arrived.set()
+                    if held is not None:
+                        held.wait()
                     number = sum(1 for request in mock.requests if "responses" in request.path)
                     self._reply(200, "text/event-stream", _turn_stream(number))
                 else:
@@ -110,6 +118,20 @@ class MockResponsesAPI:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def hold_next_turn(self) -> None:
+        """Keep the next model request waiting until :meth:`release`: the turn stays active."""
+        self._arrived.clear()
+        self._gate = threading.Event()
+        self._held = self._gate
+
+    def wait_until_held(self, timeout: float = 60.0) -> bool:
+        """Wait for the held model request to arrive."""
+        return self._arrived.wait(timeout)
+
+    def release(self) -> None:
+        """Answer the held model request."""
+        self._gate.set()
 
     @property
     def base_url(self) -> str:
@@ -121,5 +143,6 @@ class MockResponsesAPI:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._gate.set()
         self._server.shutdown()
         self._server.server_close()

@@ -1,7 +1,8 @@
 """End to end: the real ``codex app-server`` driven by the instrumented ``openai-codex`` SDK.
 
 A program calls ``codex_telemetry.init(instrument=["openai_codex"])`` and runs two turns
-through the SDK's ``Codex`` client. The SDK starts the real binary (from the
+through the SDK's ``Codex`` client, steering the second one while the model holds it
+active, and once more after it ended. The SDK starts the real binary (from the
 ``openai-codex-cli-bin`` wheel) with ``CODEX_HOME`` in a temporary folder whose
 ``config.toml`` points the model provider, and every other endpoint it can name, at a
 loopback mock of the Responses API (``tests/mock_responses_api.py``). The events are
@@ -107,8 +108,10 @@ def test_real_app_server_turns_reach_the_collector(tmp_path: Path) -> None:
     report = json.loads(completed.stdout.splitlines()[-1])
 
     assert report["interfaces"] == ["lo"]
-    # Every request the binary made went to the loopback mock; the model was asked twice.
+    # Every request the binary made went to the loopback mock; the model was asked once
+    # for the first turn and twice for the steered one (before and after the steer).
     assert [path for _, path in report["mock_requests"] if path.endswith("/responses")] == [
+        "/v1/responses",
         "/v1/responses",
         "/v1/responses",
     ]
@@ -117,9 +120,11 @@ def test_real_app_server_turns_reach_the_collector(tmp_path: Path) -> None:
     assert [event["event_type"] for event in events] == [
         "codex_thread_initialized",
         "codex_turn_event",
+        "codex_turn_steer_event",
         "codex_turn_event",
+        "codex_turn_steer_event",
     ]
-    thread, first, second = (event["event_params"] for event in events)
+    thread, first, steer, second, late_steer = (event["event_params"] for event in events)
     runtime = thread["runtime"]
     # The app-server runs on this machine: its user agent must name what Python finds.
     assert runtime == dataclasses.asdict(current_runtime(version))
@@ -130,10 +135,11 @@ def test_real_app_server_turns_reach_the_collector(tmp_path: Path) -> None:
         "rpc_transport": "stdio",
         "experimental_api_enabled": True,
     }
-    assert isinstance(thread["thread_id"], str)
+    thread_id = thread["thread_id"]
+    assert isinstance(thread_id, str)
     assert isinstance(thread["created_at"], int)
     assert thread == {
-        "thread_id": thread["thread_id"],
+        "thread_id": thread_id,
         "app_server_client": client,
         "runtime": runtime,
         "model": "mock-model",
@@ -144,13 +150,18 @@ def test_real_app_server_turns_reach_the_collector(tmp_path: Path) -> None:
         "parent_thread_id": None,
         "created_at": thread["created_at"],
     }
-    for turn, is_first_turn in ((first, True), (second, False)):
-        for key in ("turn_id",):
-            assert isinstance(turn[key], str)
+    # The steered turn asked the model twice, but the app-server's running total grew by
+    # one request's usage (one usage update, as in e_steer.jsonl): that is the turn's.
+    one_request = (1234, 200, 56, 7, 1290)
+    for turn, is_first_turn, steers, tokens in (
+        (first, True, 0, one_request),
+        (second, False, 1, one_request),
+    ):
+        assert isinstance(turn["turn_id"], str)
         for key in ("duration_ms", "started_at", "completed_at"):
             assert isinstance(turn[key], int)
         assert turn == {
-            "thread_id": thread["thread_id"],
+            "thread_id": thread_id,
             "turn_id": turn["turn_id"],
             "submission_type": None,
             "app_server_client": client,
@@ -175,7 +186,7 @@ def test_real_app_server_turns_reach_the_collector(tmp_path: Path) -> None:
             "is_first_turn": is_first_turn,
             "status": "completed",
             "turn_error": None,
-            "steer_count": 0,
+            "steer_count": steers,
             "total_tool_call_count": None,
             "shell_command_count": None,
             "file_change_count": None,
@@ -184,17 +195,33 @@ def test_real_app_server_turns_reach_the_collector(tmp_path: Path) -> None:
             "subagent_tool_call_count": None,
             "web_search_count": None,
             "image_generation_count": None,
-            "input_tokens": 1234,
-            "cached_input_tokens": 200,
-            "output_tokens": 56,
-            "reasoning_output_tokens": 7,
-            "total_tokens": 1290,
+            "input_tokens": tokens[0],
+            "cached_input_tokens": tokens[1],
+            "output_tokens": tokens[2],
+            "reasoning_output_tokens": tokens[3],
+            "total_tokens": tokens[4],
             "duration_ms": turn["duration_ms"],
             "started_at": turn["started_at"],
             "completed_at": turn["completed_at"],
         }
     assert first["turn_id"] != second["turn_id"]
-    assert report["stats"]["malformed"] == 0
+    for event, accepted in ((steer, True), (late_steer, False)):
+        assert isinstance(event["created_at"], int)
+        assert event == {
+            "thread_id": thread_id,
+            "expected_turn_id": second["turn_id"],
+            "accepted_turn_id": second["turn_id"] if accepted else None,
+            "app_server_client": client,
+            "runtime": runtime,
+            "thread_source": "user",
+            "subagent_source": None,
+            "parent_thread_id": None,
+            "num_input_images": 0,
+            "result": "accepted" if accepted else "rejected",
+            "rejection_reason": None if accepted else "no_active_turn",
+            "created_at": event["created_at"],
+        }
+    assert report["stats"] == {"malformed": 0, "unrecognized": 0}
 
 
 # --- the program, run inside the network namespace -----------------------------------
@@ -217,6 +244,7 @@ def driver(workdir: Path) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     from openai_codex import Codex, CodexConfig  # noqa: PLC0415 - after the namespace is set
+    from openai_codex.errors import InvalidRequestError  # noqa: PLC0415
 
     import codex_telemetry  # noqa: PLC0415
     from codex_telemetry import _instrument_openai_codex  # noqa: PLC0415
@@ -243,12 +271,24 @@ def driver(workdir: Path) -> dict[str, Any]:
         with Codex(config) as codex:
             thread = codex.thread_start()
             thread.run("hello")
-            thread.run("and again")
+            # A turn held active by the model, steered, then steered once too often.
+            mock.hold_next_turn()
+            turn = thread.turn("take your time")
+            assert mock.wait_until_held()
+            turn.steer("and say hi")
+            mock.release()
+            turn.run()
+            try:
+                turn.steer("too late")
+            except InvalidRequestError:
+                pass
+            else:
+                raise AssertionError("a steer after the turn ended was accepted")
             observer = _instrument_openai_codex.observer_for(codex)
             assert observer is not None
             stats = observer.stats()
         codex_telemetry.shutdown(timeout=10.0)
-        receiver.wait_for_records(3)
+        receiver.wait_for_records(5)
         events = [
             {
                 "event_type": record.event_name,
@@ -261,11 +301,7 @@ def driver(workdir: Path) -> dict[str, Any]:
         "interfaces": sorted(name for _, name in socket.if_nameindex()),
         "mock_requests": requests,
         "events": events,
-        "stats": {
-            "malformed": stats.malformed,
-            "unrecognized": stats.unrecognized,
-            "messages": stats.messages,
-        },
+        "stats": {"malformed": stats.malformed, "unrecognized": stats.unrecognized},
     }
 
 
