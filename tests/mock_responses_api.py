@@ -2,9 +2,11 @@
 
 ``POST .../responses`` answers with a server-sent-event stream: the response is created,
 one assistant message (``"Done"``) is output, and the response completes with a fixed
-token usage. Every other request gets a 404 with an empty JSON object, so that optional
-endpoints a Codex binary probes fail fast instead of hanging. Each request is recorded
-(method, path, JSON body) so that a test can see what the binary asked for.
+token usage. When told, the next model request fails with an HTTP status, or waits until
+released (which keeps a turn active). Every other request gets a 404 with an empty JSON
+object, so that optional endpoints a Codex binary probes fail fast instead of hanging.
+Each request is recorded (method, path, JSON body) so that a test can see what the binary
+asked for.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class MockResponsesAPI:
         self._held: threading.Event | None = None
         self._gate = threading.Event()
         self._arrived = threading.Event()
+        self._fail_status: int | None = None
         mock = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -110,6 +113,11 @@ class MockResponsesAPI:
                     mock._arrived.set()
                     if held is not None:
                         held.wait()
+                    status, mock._fail_status = mock._fail_status, None
+                    if status is not None:
+                        error = {"error": {"message": "mock failure", "type": "server_error"}}
+                        self._reply(status, "application/json", json.dumps(error).encode())
+                        return
                     number = sum(1 for request in mock.requests if "responses" in request.path)
                     self._reply(200, "text/event-stream", _turn_stream(number))
                 else:
@@ -118,6 +126,10 @@ class MockResponsesAPI:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def fail_next_turn(self, status: int) -> None:
+        """Answer the next model request with HTTP ``status`` and an error body."""
+        self._fail_status = status
 
     def hold_next_turn(self) -> None:
         """Keep the next model request waiting until :meth:`release`: the turn stays active."""

@@ -1,13 +1,13 @@
 """End to end: the real ``codex app-server`` driven by the instrumented ``openai-codex`` SDK.
 
-A program calls ``codex_telemetry.init(instrument=["openai_codex"])`` and runs two turns
-through the SDK's ``Codex`` client, steering the second one while the model holds it
-active, and once more after it ended. The SDK starts the real binary (from the
-``openai-codex-cli-bin`` wheel) with ``CODEX_HOME`` in a temporary folder whose
-``config.toml`` points the model provider, and every other endpoint it can name, at a
-loopback mock of the Responses API (``tests/mock_responses_api.py``). The events are
-exported over OTLP/HTTP to a loopback receiver (``tests/otlp_receiver.py``) and rebuilt
-from the log records there.
+A program calls ``codex_telemetry.init(instrument=["openai_codex"])`` and runs turns
+through the SDK's ``Codex`` client: one plain turn; one the mock model holds active while
+it is steered (and steered once more after it ended); one the model fails with HTTP 500.
+The SDK starts the real binary (from the ``openai-codex-cli-bin`` wheel) with
+``CODEX_HOME`` in a temporary folder whose ``config.toml`` points the model provider, and
+every other endpoint it can name, at a loopback mock of the Responses API
+(``tests/mock_responses_api.py``). The events are exported over OTLP/HTTP to a loopback
+receiver (``tests/otlp_receiver.py``) and rebuilt from the log records there.
 
 The program runs as this file's ``driver`` in a new network namespace that has only the
 loopback interface (``unshare -rn``), so nothing can reach another host. The test is
@@ -109,8 +109,10 @@ def test_real_app_server_turns_reach_the_collector(tmp_path: Path) -> None:
 
     assert report["interfaces"] == ["lo"]
     # Every request the binary made went to the loopback mock; the model was asked once
-    # for the first turn and twice for the steered one (before and after the steer).
+    # for the first turn, twice for the steered one (before and after the steer), and
+    # once for the turn it failed with HTTP 500.
     assert [path for _, path in report["mock_requests"] if path.endswith("/responses")] == [
+        "/v1/responses",
         "/v1/responses",
         "/v1/responses",
         "/v1/responses",
@@ -123,8 +125,9 @@ def test_real_app_server_turns_reach_the_collector(tmp_path: Path) -> None:
         "codex_turn_steer_event",
         "codex_turn_event",
         "codex_turn_steer_event",
+        "codex_turn_event",
     ]
-    thread, first, steer, second, late_steer = (event["event_params"] for event in events)
+    thread, first, steer, second, late_steer, failed = (event["event_params"] for event in events)
     runtime = thread["runtime"]
     # The app-server runs on this machine: its user agent must name what Python finds.
     assert runtime == dataclasses.asdict(current_runtime(version))
@@ -153,9 +156,11 @@ def test_real_app_server_turns_reach_the_collector(tmp_path: Path) -> None:
     # The steered turn asked the model twice, but the app-server's running total grew by
     # one request's usage (one usage update, as in e_steer.jsonl): that is the turn's.
     one_request = (1234, 200, 56, 7, 1290)
-    for turn, is_first_turn, steers, tokens in (
-        (first, True, 0, one_request),
-        (second, False, 1, one_request),
+    no_usage = (None, None, None, None, None)
+    for turn, is_first_turn, steers, tokens, status, error in (
+        (first, True, 0, one_request, "completed", None),
+        (second, False, 1, one_request, "completed", None),
+        (failed, False, 0, no_usage, "failed", "internalServerError"),
     ):
         assert isinstance(turn["turn_id"], str)
         for key in ("duration_ms", "started_at", "completed_at"):
@@ -184,8 +189,8 @@ def test_real_app_server_turns_reach_the_collector(tmp_path: Path) -> None:
             "personality": None,
             "num_input_images": 0,
             "is_first_turn": is_first_turn,
-            "status": "completed",
-            "turn_error": None,
+            "status": status,
+            "turn_error": error,
             "steer_count": steers,
             "total_tool_call_count": None,
             "shell_command_count": None,
@@ -204,7 +209,7 @@ def test_real_app_server_turns_reach_the_collector(tmp_path: Path) -> None:
             "started_at": turn["started_at"],
             "completed_at": turn["completed_at"],
         }
-    assert first["turn_id"] != second["turn_id"]
+    assert len({first["turn_id"], second["turn_id"], failed["turn_id"]}) == 3
     for event, accepted in ((steer, True), (late_steer, False)):
         assert isinstance(event["created_at"], int)
         assert event == {
@@ -284,11 +289,18 @@ def driver(workdir: Path) -> dict[str, Any]:
                 pass
             else:
                 raise AssertionError("a steer after the turn ended was accepted")
+            mock.fail_next_turn(500)
+            try:
+                thread.run("this one fails")
+            except RuntimeError:
+                pass  # how the SDK reports a failed turn
+            else:
+                raise AssertionError("the turn did not fail")
             observer = _instrument_openai_codex.observer_for(codex)
             assert observer is not None
             stats = observer.stats()
         codex_telemetry.shutdown(timeout=10.0)
-        receiver.wait_for_records(5)
+        receiver.wait_for_records(6)
         events = [
             {
                 "event_type": record.event_name,
