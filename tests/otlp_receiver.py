@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -149,6 +151,7 @@ class HttpReceiver(_Recorder):
         default: HttpReply | None = None,
         max_records: int | None = None,
         port: int = 0,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         super().__init__()
         self.script = _Script(replies, default or HttpReply())
@@ -191,6 +194,13 @@ class HttpReceiver(_Recorder):
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            # tls = (certificate chain, private key): serve HTTPS.
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @staticmethod
@@ -213,7 +223,7 @@ class HttpReceiver(_Recorder):
 
     def url(self, path: str = "/v1/logs") -> str:
         """The endpoint URL for ``path``."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def __enter__(self) -> HttpReceiver:
         self._thread.start()
@@ -269,6 +279,7 @@ class GrpcReceiver(_Recorder):
         replies: Sequence[GrpcReply] = (),
         default: GrpcReply | None = None,
         max_receive_message_length: int | None = None,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         super().__init__()
         self.script = _Script(replies, default or GrpcReply())
@@ -279,7 +290,11 @@ class GrpcReceiver(_Recorder):
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(  # type: ignore[no-untyped-call]
             _LogsService(self), self._server
         )
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        if tls is None:
+            self.port = self._server.add_insecure_port("127.0.0.1:0")
+        else:
+            credentials = grpc.ssl_server_credentials([(tls[1].read_bytes(), tls[0].read_bytes())])
+            self.port = self._server.add_secure_port("127.0.0.1:0", credentials)
 
     @property
     def endpoint(self) -> str:

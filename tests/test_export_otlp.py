@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -692,3 +695,58 @@ def test_a_disabled_opentelemetry_sdk_is_counted(monkeypatch: pytest.MonkeyPatch
         sink.shutdown(1.0)
     assert receiver.attempts == 0
     assert delivery.dropped.snapshot() == {"disabled": 2}
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    directory = tmp_path_factory.mktemp("tls")
+    certificate, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return certificate, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_https_verifies_the_collector_with_the_given_certificate(
+    tls_files: tuple[Path, Path],
+) -> None:
+    certificate, _ = tls_files
+    with HttpReceiver(tls=tls_files) as receiver:
+        trusted = DeliveryCounters()
+        sink = make_sink(OTLPHttpLogExporter(receiver.url(), certificate=certificate), trusted)
+        sink.export([SKILL], TIMESTAMP_NS)
+        assert sink.shutdown(10.0) is True
+
+        untrusted = DeliveryCounters()
+        sink = make_sink(OTLPHttpLogExporter(receiver.url()), untrusted)
+        sink.export([SKILL], TIMESTAMP_NS)
+        assert sink.shutdown(10.0) is False
+    assert trusted.exported.value == 1
+    assert untrusted.dropped.snapshot() == {"tls_error": 1}  # not retried: it cannot heal
+    assert receiver.attempts == 1
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_grpc_over_tls_with_the_given_certificate(tls_files: tuple[Path, Path]) -> None:
+    certificate, _ = tls_files
+    with GrpcReceiver(tls=tls_files) as receiver:
+        delivery = DeliveryCounters()
+        exporter = OTLPGrpcLogExporter(
+            f"https://127.0.0.1:{receiver.port}", certificate=certificate
+        )
+        sink = make_sink(exporter, delivery)
+        sink.export([SKILL], TIMESTAMP_NS)
+        assert sink.shutdown(10.0) is True
+    assert delivery.exported.value == 1
+    assert [rebuild_wire_event(r) for r in records_of(receiver.received)] == [
+        EXPECTED_WIRE_EVENTS[2]
+    ]

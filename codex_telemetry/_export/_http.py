@@ -31,11 +31,24 @@ def post_with_rules(
     body: bytes,
     headers: Mapping[str, str],
     timeout: float,
+    *,
+    verify: bool | str = True,
+    cert: str | tuple[str, str] | None = None,
 ) -> tuple[Attempt, requests.Response | None]:
-    """POST once and classify the outcome (shared by the OTLP/HTTP and backend sinks)."""
+    """POST once and classify the outcome (shared by the OTLP/HTTP and backend sinks).
+
+    TLS settings go with each request: requests does not reliably apply a session's
+    ``verify`` to new connections.
+    """
     try:
         response = session.post(
-            url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False
+            url,
+            data=body,
+            headers=dict(headers),
+            timeout=timeout,
+            allow_redirects=False,
+            verify=verify,
+            cert=cert,
         )
     except requests.exceptions.SSLError:
         return Attempt.fail("tls_error"), None

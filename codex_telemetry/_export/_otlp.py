@@ -422,10 +422,11 @@ class OTLPHttpLogExporter(_RetryingExporterMixin, OTelHttpLogExporter):
             else OTelHttpCompression.NoCompression,
             session=session,
         )
-        # Set TLS on the session ourselves: our settings already resolved the environment.
-        session.verify = str(certificate) if certificate else True
+        # Our settings already resolved the environment: these are the TLS settings.
+        self._verify: bool | str = str(certificate) if certificate else True
+        self._cert: str | tuple[str, str] | None = None
         if client_certificate is not None:
-            session.cert = (
+            self._cert = (
                 (str(client_certificate), str(client_key))
                 if client_key is not None
                 else str(client_certificate)
@@ -449,7 +450,13 @@ class OTLPHttpLogExporter(_RetryingExporterMixin, OTelHttpLogExporter):
         if self._gzip:
             body = gzip.compress(body, compresslevel=6)
         attempt, response = post_with_rules(
-            self._http_session, self._url, body, self._request_headers, timeout
+            self._http_session,
+            self._url,
+            body,
+            self._request_headers,
+            timeout,
+            verify=self._verify,
+            cert=self._cert,
         )
         if response is not None and attempt.outcome.value == "ok":
             return Attempt.ok(_http_partial_rejections(response, self._json))
