@@ -35,7 +35,6 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope as PB2Scope
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PB2Resource
 from opentelemetry.sdk._logs import (
     LoggerProvider,
     LogRecordProcessor,
@@ -50,7 +49,6 @@ from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._batching import BatchWorker, InFlight, report_undelivered
 from codex_telemetry._export._encoding import (
     SEVERITY_TEXT_INFO,
-    encode_events_request,
     encode_resource,
     encode_scope,
     event_attributes,
@@ -64,6 +62,7 @@ from codex_telemetry._export._retry import (
     StopSignal,
     deliver,
 )
+from codex_telemetry._export._wire import EncodedRequest, RecordWriter
 from codex_telemetry._version import __version__
 from codex_telemetry.events import AnalyticsEvent
 
@@ -136,26 +135,31 @@ class _CountingSettlement:
 
 
 class _RecordEncoder:
-    """Turns batches of SDK log records into export requests (resource and scope cached)."""
+    """Turns batches of SDK log records into export requests.
+
+    Our own records are written straight to wire bytes by a :class:`RecordWriter` per
+    resource and scope (which caches encoded attributes); records from elsewhere go
+    through the SDK's encoder.
+    """
 
     def __init__(self) -> None:
-        self._resources: dict[int, tuple[Resource, PB2Resource]] = {}
-        self._scopes: dict[int, tuple[InstrumentationScope | None, PB2Scope]] = {}
+        self._writers: dict[tuple[int, int], tuple[Resource, object, RecordWriter]] = {}
 
-    def _resource(self, resource: Resource) -> PB2Resource:
-        entry = self._resources.get(id(resource))
-        if entry is None or entry[0] is not resource:
-            entry = (resource, encode_resource(resource.attributes.items()))
-            self._resources[id(resource)] = entry
-        return entry[1]
-
-    def _scope(self, scope: InstrumentationScope | None) -> PB2Scope:
-        entry = self._scopes.get(id(scope))
-        if entry is None or entry[0] is not scope:
-            encoded = encode_scope(scope.name, scope.version) if scope is not None else PB2Scope()
-            entry = (scope, encoded)
-            self._scopes[id(scope)] = entry
-        return entry[1]
+    def _writer(self, resource: Resource, scope: InstrumentationScope | None) -> RecordWriter:
+        key = (id(resource), id(scope))
+        entry = self._writers.get(key)
+        if entry is None or entry[0] is not resource or entry[1] is not scope:
+            writer = RecordWriter(
+                encode_resource(resource.attributes.items()).SerializeToString(),
+                (
+                    encode_scope(scope.name, scope.version) if scope is not None else PB2Scope()
+                ).SerializeToString(),
+                resource_schema_url=resource.schema_url or "",
+                scope_schema_url=(scope.schema_url if scope is not None else "") or "",
+            )
+            entry = (resource, scope, writer)
+            self._writers[key] = entry
+        return entry[2]
 
     def encode(self, records: Sequence[ReadableLogRecord | ReadWriteLogRecord]) -> Any:
         first = records[0]
@@ -168,14 +172,14 @@ class _RecordEncoder:
         if not same_origin or first.resource is None:
             # Records from elsewhere: the SDK's own encoder handles every shape.
             return encode_logs(records)  # type: ignore[arg-type]
-        scope = first.instrumentation_scope
-        return encode_events_request(
-            self._resource(first.resource),
-            self._scope(scope),
-            [(r.log_record.codex_event, r.log_record.timestamp or 0) for r in records],  # type: ignore[attr-defined]
-            resource_schema_url=first.resource.schema_url or "",
-            scope_schema_url=(scope.schema_url if scope is not None else "") or "",
+        return self._writer(first.resource, first.instrumentation_scope).request(
+            [(r.log_record.codex_event, r.log_record.timestamp or 0) for r in records]  # type: ignore[attr-defined]
         )
+
+
+def _as_message(request: ExportLogsServiceRequest | EncodedRequest) -> ExportLogsServiceRequest:
+    """The protobuf message of a request (gRPC and OTLP/JSON need one, not bytes)."""
+    return request.message() if isinstance(request, EncodedRequest) else request
 
 
 class _RetryingExporterMixin:
@@ -350,7 +354,9 @@ class OTLPGrpcLogExporter(_RetryingExporterMixin, OTelGrpcLogExporter):
         if client is None or self._shutdown:
             return Attempt.fail("shutdown")
         try:
-            response = client.Export(request=request, metadata=self._headers, timeout=timeout)
+            response = client.Export(
+                request=_as_message(request), metadata=self._headers, timeout=timeout
+            )
         except grpc.RpcError as error:
             attempt = classify_grpc_error(error)
             if attempt.reason == "unreachable":
@@ -446,7 +452,7 @@ class OTLPHttpLogExporter(_RetryingExporterMixin, OTelHttpLogExporter):
         self._encoder = _RecordEncoder()
 
     def _attempt(self, request: ExportLogsServiceRequest, timeout: float) -> Attempt:
-        body = request_to_json(request) if self._json else request.SerializeToString()
+        body = request_to_json(_as_message(request)) if self._json else request.SerializeToString()
         if self._gzip:
             body = gzip.compress(body, compresslevel=6)
         attempt, response = post_with_rules(
