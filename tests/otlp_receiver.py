@@ -9,6 +9,7 @@ a status with headers, or a hang (accept and never answer until the receiver sto
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 import ssl
@@ -149,14 +150,20 @@ class HttpReceiver(_Recorder):
         self,
         replies: Sequence[HttpReply] = (),
         default: HttpReply | None = None,
+        *,
         max_records: int | None = None,
         port: int = 0,
         tls: tuple[Path, Path] | None = None,
+        decode: bool = True,
     ) -> None:
         super().__init__()
         self.script = _Script(replies, default or HttpReply())
         # Like a collector's request size limit: more records than this get a 413.
         self.max_records = max_records
+        # decode=False only counts requests and body bytes: a benchmark's receiver
+        # should not spend the CPU being measured.
+        self.decode_requests = decode
+        self.body_bytes = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -168,7 +175,13 @@ class HttpReceiver(_Recorder):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.count_attempt()
+                receiver.body_bytes += len(body)
                 reply: HttpReply = receiver.script.next()
+                if not receiver.decode_requests:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 decoded = receiver.decode(self.path, dict(self.headers.items()), body)
                 if (
                     receiver.max_records is not None
@@ -278,8 +291,10 @@ class GrpcReceiver(_Recorder):
         self,
         replies: Sequence[GrpcReply] = (),
         default: GrpcReply | None = None,
+        *,
         max_receive_message_length: int | None = None,
         tls: tuple[Path, Path] | None = None,
+        port: int = 0,
     ) -> None:
         super().__init__()
         self.script = _Script(replies, default or GrpcReply())
@@ -291,10 +306,10 @@ class GrpcReceiver(_Recorder):
             _LogsService(self), self._server
         )
         if tls is None:
-            self.port = self._server.add_insecure_port("127.0.0.1:0")
+            self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         else:
             credentials = grpc.ssl_server_credentials([(tls[1].read_bytes(), tls[0].read_bytes())])
-            self.port = self._server.add_secure_port("127.0.0.1:0", credentials)
+            self.port = self._server.add_secure_port(f"127.0.0.1:{port}", credentials)
 
     @property
     def endpoint(self) -> str:
@@ -312,3 +327,34 @@ class GrpcReceiver(_Recorder):
         """Release hung calls and stop serving."""
         self.stopping.set()
         self._server.stop(grace=None)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run a receiver in its own process: ``python -m tests.otlp_receiver http 4318``.
+
+    Prints the requests and body bytes received when interrupted; HTTP requests are
+    counted without being decoded, so that the receiver costs the sender nothing.
+    """
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("protocol", choices=["http", "grpc"])
+    parser.add_argument("port", type=int)
+    args = parser.parse_args(argv)
+    if args.protocol == "grpc":
+        with GrpcReceiver(port=args.port) as grpc_receiver:
+            _serve_until_interrupted(grpc_receiver)
+    else:
+        with HttpReceiver(port=args.port, decode=False) as http_receiver:
+            _serve_until_interrupted(http_receiver)
+
+
+def _serve_until_interrupted(receiver: GrpcReceiver | HttpReceiver) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        receiver.stopping.wait()
+    body_bytes = getattr(receiver, "body_bytes", 0)
+    print(f"requests={receiver.attempts} body_bytes={body_bytes}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

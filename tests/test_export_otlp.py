@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import subprocess
 import tempfile
@@ -13,13 +14,15 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.version import __version__ as otel_sdk_version
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._encoding import encode_attributes
+from codex_telemetry._export._encoding import encode_attributes, request_to_json
 from codex_telemetry._export._factory import create_sink
 from codex_telemetry._export._otlp import (
     OTLPGrpcLogExporter,
@@ -38,7 +41,13 @@ from codex_telemetry.events import (
     TurnEvent,
 )
 from codex_telemetry.facts import RuntimeMetadata
-from tests.otlp_receiver import GrpcReceiver, HttpReceiver, Received, records_of
+from tests.otlp_receiver import (
+    GrpcReceiver,
+    HttpReceiver,
+    Received,
+    json_to_request,
+    records_of,
+)
 
 TIMESTAMP_NS = 1_700_000_000_123_456_789
 
@@ -750,3 +759,33 @@ def test_grpc_over_tls_with_the_given_certificate(tls_files: tuple[Path, Path]) 
     assert [rebuild_wire_event(r) for r in records_of(receiver.received)] == [
         EXPECTED_WIRE_EVENTS[2]
     ]
+
+
+def test_otlp_json_writes_trace_and_span_ids_as_hex() -> None:
+    request = ExportLogsServiceRequest()
+    scope_logs = request.resource_logs.add().scope_logs.add()
+    scope_logs.log_records.add(
+        trace_id=bytes.fromhex("5b8efff798038103d269b633813fc60c"),
+        span_id=bytes.fromhex("eee19b7ec3c1b174"),
+        severity_number=SeverityNumber.SEVERITY_NUMBER_WARN,
+        time_unix_nano=1,
+    )
+    assert json.loads(request_to_json(request)) == {
+        "resourceLogs": [
+            {
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            {
+                                "timeUnixNano": "1",
+                                "severityNumber": 13,
+                                "traceId": "5b8efff798038103d269b633813fc60c",
+                                "spanId": "eee19b7ec3c1b174",
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    assert json_to_request(json.loads(request_to_json(request))) == request
