@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
+from opentelemetry._logs import SeverityNumber as OTelSeverityNumber
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
@@ -789,3 +790,28 @@ def test_otlp_json_writes_trace_and_span_ids_as_hex() -> None:
         ]
     }
     assert json_to_request(json.loads(request_to_json(request))) == request
+
+
+def test_the_exporters_still_work_as_plain_otel_exporters(collector: Collector) -> None:
+    """Any program can put our exporter on its own provider and get the same rules."""
+    provider = LoggerProvider(resource=build_resource("plain", "1.0"), shutdown_on_exit=False)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(collector.exporter()))
+    provider.get_logger("host.app", "2.0").emit(
+        timestamp=TIMESTAMP_NS,
+        severity_number=OTelSeverityNumber.WARN,
+        severity_text="WARN",
+        body="disk almost full",
+        attributes={"free": {"bytes": 12, "paths": ["/", "/tmp"]}, "unset": None},
+        event_name="host.disk",
+    )
+    provider.shutdown()
+
+    [record] = list(records_of(collector.receiver.received))
+    assert record.event_name == "host.disk"
+    assert python_value(record.body) == "disk almost full"
+    assert {item.key: python_value(item.value) for item in record.attributes} == {
+        "free": {"bytes": 12, "paths": ["/", "/tmp"]},
+        "unset": None,
+    }
+    scope = collector.receiver.received[0].request.resource_logs[0].scope_logs[0].scope
+    assert (scope.name, scope.version) == ("host.app", "2.0")
