@@ -20,10 +20,15 @@ from pathlib import Path
 
 import grpc
 import pytest
+from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+    OTLPLogExporter as OTelHttpLogExporter,
+)
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsPartialSuccess,
     ExportLogsServiceResponse,
 )
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._batching import BatchWorker, InFlight
@@ -544,3 +549,20 @@ def test_a_process_with_a_hung_collector_exits_within_the_shutdown_timeout(
     assert exited - main_returned < 1.0 + EXIT_MARGIN
     assert receiver.attempts >= 1
     assert "2000 analytics events were not delivered" in child.stderr
+
+
+def test_flushing_a_host_provider_whose_collector_hangs_is_bounded() -> None:
+    with HttpReceiver(default=HttpReply(hang=True)) as receiver:
+        provider = LoggerProvider(shutdown_on_exit=False)
+        # The host's own pipeline: the SDK's batching processor and exporter.
+        provider.add_log_record_processor(
+            BatchLogRecordProcessor(OTelHttpLogExporter(endpoint=receiver.url(), timeout=30))
+        )
+        delivery = DeliveryCounters()
+        sink = OTLPSink(delivery, logger_provider=provider)
+        sink.export(events(3), TIMESTAMP_NS)
+
+        started = time.monotonic()
+        assert sink.shutdown(0.5) is False
+        assert time.monotonic() - started < 0.5 + EXIT_MARGIN
+    assert delivery.exported.value == 3  # handed over: delivery is the host's business

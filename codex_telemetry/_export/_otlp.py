@@ -609,10 +609,28 @@ class OTLPSink:
         try:
             if self._processor is not None:
                 return self._processor.flush(timeout)
-            return bool(self._provider.force_flush(int(max(timeout, 0.0) * 1000)))
         except Exception:
             _logger.exception("codex_telemetry: flushing log records failed")
             return False
+        return self._flush_host_provider(timeout)
+
+    def _flush_host_provider(self, timeout: float) -> bool:
+        # The SDK's batching processor ignores the flush timeout and exports on the
+        # caller's thread, so a hung collector would hold our caller (and exit) hostage:
+        # flush on a helper thread and stop waiting at the timeout.
+        result: list[bool] = []
+
+        def flush() -> None:
+            try:
+                result.append(bool(self._provider.force_flush(int(max(timeout, 0.0) * 1000))))
+            except Exception:
+                _logger.exception("codex_telemetry: flushing the LoggerProvider failed")
+                result.append(False)
+
+        helper = threading.Thread(target=flush, name="codex-telemetry-flush", daemon=True)
+        helper.start()
+        helper.join(max(timeout, 0.0))
+        return bool(result and result[0])
 
     def shutdown(self, timeout: float) -> bool:
         """Flush within ``timeout`` seconds, then stop; later calls do nothing."""
