@@ -139,6 +139,7 @@ def test_collector_down_exit_is_bounded_and_every_event_is_counted(
     assert sink.shutdown(1.0) is False
     assert time.monotonic() - started < 1.0 + EXIT_MARGIN
 
+    assert sink.shutdown(1.0) is False  # a second call neither waits nor logs again
     assert delivery.exported.value == 0
     assert delivery.dropped.snapshot() == {"unreachable": 10}
     assert undelivered_messages(caplog_telemetry) == [

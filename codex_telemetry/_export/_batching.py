@@ -238,7 +238,8 @@ class BatchWorker(Generic[T]):
             in_flight.abandon("shutdown")
         with self._condition:
             self._shutdown_result = self._failed == 0 and self._settled == self._accepted
-            return self._shutdown_result
+        report_undelivered(self._counters)
+        return self._shutdown_result
 
 
 def report_undelivered(delivery: DeliveryCounters) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import requests
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._batching import BatchWorker, InFlight, report_undelivered
+from codex_telemetry._export._batching import BatchWorker, InFlight
 from codex_telemetry._export._http import post_with_rules
 from codex_telemetry._export._retry import Attempt, RetryPolicy, StopSignal, deliver
 from codex_telemetry._version import __version__
@@ -96,6 +96,11 @@ class CodexBackendSink:
             stop=stop,
         )
 
+    @property
+    def delivery(self) -> DeliveryCounters:
+        """The counters this sink reports delivered and dropped events through."""
+        return self._delivery
+
     def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
         """Queue ``events`` for sending; never blocks on the network."""
         self._worker.put(events)
@@ -108,5 +113,4 @@ class CodexBackendSink:
         """Send what was queued within ``timeout`` seconds, then stop."""
         delivered = self._worker.shutdown(timeout)
         self._session.close()
-        report_undelivered(self._delivery)
         return delivered

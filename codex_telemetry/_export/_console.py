@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._batching import BatchWorker, InFlight, report_undelivered
+from codex_telemetry._export._batching import BatchWorker, InFlight
 from codex_telemetry._export._encoding import event_attributes
 from codex_telemetry._export._retry import StopSignal
 from codex_telemetry.events import AnalyticsEvent
@@ -63,6 +63,11 @@ class ConsoleSink:
             return
         in_flight.exported(len(events))
 
+    @property
+    def delivery(self) -> DeliveryCounters:
+        """The counters this sink reports delivered and dropped events through."""
+        return self._delivery
+
     def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
         """Queue ``events`` for writing."""
         self._worker.put(events)
@@ -74,5 +79,4 @@ class ConsoleSink:
     def shutdown(self, timeout: float) -> bool:
         """Write what was queued within ``timeout`` seconds, then stop."""
         delivered = self._worker.shutdown(timeout)
-        report_undelivered(self._delivery)
         return delivered

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._batching import BatchWorker, InFlight, report_undelivered
+from codex_telemetry._export._batching import BatchWorker, InFlight
 from codex_telemetry._export._retry import StopSignal
 from codex_telemetry.events import AnalyticsEvent
 
@@ -76,6 +76,11 @@ class FileSink:
             return
         in_flight.exported(len(events))
 
+    @property
+    def delivery(self) -> DeliveryCounters:
+        """The counters this sink reports delivered and dropped events through."""
+        return self._delivery
+
     def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
         """Queue ``events`` for writing."""
         self._worker.put(events)
@@ -93,5 +98,4 @@ class FileSink:
                     self._file.close()
                 except OSError as error:
                     _logger.warning("codex_telemetry: closing %s failed: %s", self._path, error)
-        report_undelivered(self._delivery)
         return delivered

@@ -46,7 +46,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._batching import BatchWorker, InFlight, report_undelivered
+from codex_telemetry._export._batching import BatchWorker, InFlight
 from codex_telemetry._export._encoding import (
     SEVERITY_TEXT_INFO,
     encode_resource,
@@ -575,6 +575,11 @@ class OTLPSink:
         self._disabled = isinstance(self._logger, NoOpLogger)
 
     @property
+    def delivery(self) -> DeliveryCounters:
+        """The counters this sink reports delivered and dropped events through."""
+        return self._delivery
+
+    @property
     def logger_provider(self) -> LoggerProvider:
         """The provider the records are emitted into."""
         return self._provider
@@ -647,5 +652,4 @@ class OTLPSink:
         except Exception:
             _logger.exception("codex_telemetry: shutting the OTLP sink down failed")
             delivered = False
-        report_undelivered(self._delivery)
         return delivered
