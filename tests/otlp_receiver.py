@@ -70,6 +70,8 @@ class GrpcReply:
     code: grpc.StatusCode | None = None
     details: str = ""
     retry_delay: float | None = None
+    # Where RetryInfo travels: in the status details, or in its own trailer.
+    retry_info_trailer: bool = False
     hang: bool = False
 
 
@@ -154,6 +156,7 @@ class HttpReceiver(_Recorder):
         max_records: int | None = None,
         port: int = 0,
         tls: tuple[Path, Path] | None = None,
+        client_ca: Path | None = None,
         decode: bool = True,
     ) -> None:
         super().__init__()
@@ -212,6 +215,10 @@ class HttpReceiver(_Recorder):
             # tls = (certificate chain, private key): serve HTTPS.
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(tls[0]), str(tls[1]))
+            if client_ca is not None:
+                # Mutual TLS: only clients with a certificate signed by client_ca get in.
+                context.load_verify_locations(str(client_ca))
+                context.verify_mode = ssl.CERT_REQUIRED
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
             self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -273,11 +280,16 @@ class _LogsService(logs_service_pb2_grpc.LogsServiceServicer):
                         nanos=int((reply.retry_delay % 1) * 1e9),
                     )
                 )
-                status = status_pb2.Status(code=reply.code.value[0], message=reply.details)
-                status.details.add().Pack(info)
-                context.set_trailing_metadata(
-                    (("grpc-status-details-bin", status.SerializeToString()),)
-                )
+                if reply.retry_info_trailer:
+                    context.set_trailing_metadata(
+                        (("google.rpc.retryinfo-bin", info.SerializeToString()),)
+                    )
+                else:
+                    status = status_pb2.Status(code=reply.code.value[0], message=reply.details)
+                    status.details.add().Pack(info)
+                    context.set_trailing_metadata(
+                        (("grpc-status-details-bin", status.SerializeToString()),)
+                    )
             context.abort(reply.code, reply.details)
         metadata = {key.lower(): str(value) for key, value in context.invocation_metadata()}
         receiver.add(Received(request, metadata))

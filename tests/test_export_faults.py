@@ -567,3 +567,17 @@ def test_flushing_a_host_provider_whose_collector_hangs_is_bounded() -> None:
         assert sink.shutdown(0.5) is False
         assert time.monotonic() - started < 0.5 + EXIT_MARGIN
     assert delivery.exported.value == 3  # handed over: delivery is the host's business
+
+
+def test_grpc_retry_info_in_its_own_trailer_is_honoured() -> None:
+    replies = [
+        GrpcReply(code=grpc.StatusCode.UNAVAILABLE, retry_delay=0.05, retry_info_trailer=True)
+    ]
+    with GrpcReceiver(replies) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPGrpcLogExporter(receiver.endpoint, retry_policy=SLOW_BACKOFF), delivery)
+        sink.export(events(2), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is True
+        sink.shutdown(1.0)
+    assert receiver.attempts == 2
+    assert delivery.exported.value == 2

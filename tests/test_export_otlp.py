@@ -815,3 +815,27 @@ def test_the_exporters_still_work_as_plain_otel_exporters(collector: Collector) 
     }
     scope = collector.receiver.received[0].request.resource_logs[0].scope_logs[0].scope
     assert (scope.name, scope.version) == ("host.app", "2.0")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_mutual_tls_sends_the_client_certificate(tls_files: tuple[Path, Path]) -> None:
+    certificate, key = tls_files
+    # The self-signed certificate doubles as the client's, and as the CA that signs it.
+    with HttpReceiver(tls=tls_files, client_ca=certificate) as receiver:
+        with_client = DeliveryCounters()
+        exporter = OTLPHttpLogExporter(
+            receiver.url(), certificate=certificate, client_certificate=certificate, client_key=key
+        )
+        sink = make_sink(exporter, with_client)
+        sink.export([SKILL], TIMESTAMP_NS)
+        assert sink.shutdown(10.0) is True
+
+        without_client = DeliveryCounters()
+        sink = make_sink(
+            OTLPHttpLogExporter(receiver.url(), certificate=certificate), without_client
+        )
+        sink.export([SKILL], TIMESTAMP_NS)
+        assert sink.shutdown(2.0) is False
+    assert with_client.exported.value == 1
+    assert without_client.exported.value == 0
+    assert len(receiver.received) == 1
