@@ -8,6 +8,7 @@ the counters follow on standard output. Set ``CODEX_TELEMETRY_EXPORTER=otlp`` (a
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -169,8 +170,11 @@ def report_session() -> None:
 
 def main() -> None:
     """Initialise, report, flush, and print what happened."""
+    # The console exporter prints one readable line per event on standard error, unless
+    # CODEX_TELEMETRY_EXPORTER chooses another (an argument of None counts as not given).
+    chosen_by_environment = "CODEX_TELEMETRY_EXPORTER" in os.environ
     telemetry = codex_telemetry.init(
-        exporter="console",  # one readable line per event on standard error
+        exporter=None if chosen_by_environment else "console",
         general_analytics=True,  # thread, turn and steer events are behind this flag
         originator="quickstart",
     )
