@@ -1,0 +1,331 @@
+"""``python -m benchmarks [--quick] [--compression gzip|none]``: run every figure, print
+the table of medians and ratios, write the results as JSON to ``benchmarks/results/``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+_ROOT = Path(__file__).resolve().parent.parent
+_RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each figure measures."""
+
+    caller_rounds: int
+    caller_turns: int
+    gate_rounds: int
+    gate_calls: int
+    e2e_turns: int
+    e2e_repeats: int
+    memory_facts: int
+    startup_samples: int
+    observer_rounds: int
+
+
+FULL = Sizes(100, 200, 41, 100_000, 20_000, 5, 1_000_000, 9, 60)
+QUICK = Sizes(12, 200, 7, 50_000, 4_000, 1, 200_000, 3, 10)
+
+
+def run_child(figure: str, side: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Run one side of one figure in a fresh process; its JSON result."""
+    if figure == "startup":
+        command = [sys.executable, "-m", "benchmarks._startup", side]
+    else:
+        command = [sys.executable, "-m", "benchmarks._child", figure, side, json.dumps(params)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
+    for name in [key for key in env if key.startswith(("CODEX_TELEMETRY_", "OTEL_"))]:
+        del env[name]
+    env.pop("DO_NOT_TRACK", None)
+    # Import times as an installed package has them: with compiled bytecode cached.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    done = subprocess.run(
+        command, cwd=_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{figure}/{side} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def machine() -> dict[str, Any]:
+    """The machine and software the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from google.protobuf.internal import api_implementation  # noqa: PLC0415
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "opentelemetry_sdk": metadata.version("opentelemetry-sdk"),
+        "opentelemetry_exporter_otlp": metadata.version("opentelemetry-exporter-otlp"),
+        "protobuf": f"{metadata.version('protobuf')} ({api_implementation.Type()})",
+        "codex_telemetry": metadata.version("codex-telemetry"),
+        "commit": commit,
+    }
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def measure(sizes: Sizes, compression: str, say: Any) -> dict[str, Any]:
+    """Every figure, both sides, each in its own process."""
+    results: dict[str, Any] = {}
+
+    say("1/6 caller cost of track_fact and Logger.emit")
+    caller = {"turns": sizes.caller_turns, "rounds": sizes.caller_rounds}
+    caller["compression"] = compression  # type: ignore[assignment]
+    results["caller"] = {side: run_child("caller", side, caller) for side in ("plain", "ours")}
+
+    say("2/6 disabled and flag-filtered track_fact")
+    gates = {"rounds": sizes.gate_rounds, "calls": sizes.gate_calls}
+    results["gates"] = {side: run_child("gates", side, gates) for side in ("disabled", "filtered")}
+
+    say("3/6 end to end over OTLP/HTTP to a loopback receiver")
+    e2e: dict[str, list[dict[str, Any]]] = {"plain": [], "ours": []}
+    for _ in range(sizes.e2e_repeats):
+        for side in ("plain", "ours"):
+            params = {"turns": sizes.e2e_turns, "compression": compression}
+            e2e[side].append(run_child("end_to_end", side, params))
+    results["end_to_end"] = e2e
+
+    say("4/6 memory with the collector down")
+    ours = run_child("memory", "ours", {"facts": sizes.memory_facts})
+    plain = run_child("memory", "plain", {"events": ours["events_produced"]})
+    results["memory"] = {"ours": ours, "plain": plain}
+
+    say("5/6 import and init")
+    startup: dict[str, list[dict[str, Any]]] = {"plain": [], "ours": []}
+    for side in ("plain", "ours"):
+        run_child("startup", side, {})  # warm-up: bytecode compiled, files cached
+    for _ in range(sizes.startup_samples):
+        for side in ("plain", "ours"):
+            startup[side].append(run_child("startup", side, {}))
+    results["startup"] = startup
+
+    say("6/6 the observer hook")
+    results["observer"] = run_child("observer", "ours", {"rounds": sizes.observer_rounds})
+    return results
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("inf")
+
+
+def summarise(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """Rows: figure, ours, plain OTel, ratio, target, met."""
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    caller = results["caller"]
+    emit = caller["plain"]["ns_per_call"]
+    per_call = caller["ours"]["ns_per_call"]
+    per_event = caller["ours"]["ns_per_event"]
+    facts_per_event = caller["ours"]["calls_per_event"]
+    rows.append(
+        (
+            "caller cost, one call (ns)",
+            f"{per_call:,.0f} track_fact",
+            f"{emit:,.0f} Logger.emit",
+            f"1/{_ratio(emit, per_call):.1f}",
+            "<= 1/10",
+            "yes" if per_call * 10 <= emit else "no",
+        )
+    )
+    rows.append(
+        (
+            f"caller cost per event ({facts_per_event:.2f} facts, ns)",
+            f"{per_event:,.0f}",
+            f"{emit:,.0f}",
+            f"1/{_ratio(emit, per_event):.1f}",
+            "<= 1/10",
+            "yes" if per_event * 10 <= emit else "no",
+        )
+    )
+    for side, label in (("disabled", "disabled"), ("filtered", "flag-filtered")):
+        gate = results["gates"][side]
+        rows.append(
+            (
+                f"{label} track_fact (ns/call)",
+                f"{gate['ns_per_call']:.0f}",
+                "",
+                "",
+                "<= 150",
+                "yes" if gate["ns_per_call"] <= 150 else "no",
+            )
+        )
+    e2e = results["end_to_end"]
+    cpu = {side: _median([r["cpu_us_per_event"] for r in runs]) for side, runs in e2e.items()}
+    rate = {side: _median([r["events_per_second"] for r in runs]) for side, runs in e2e.items()}
+    rows.append(
+        (
+            "CPU per delivered event (us)",
+            f"{cpu['ours']:.1f}",
+            f"{cpu['plain']:.1f}",
+            f"{_ratio(cpu['ours'], cpu['plain']):.2f}x",
+            "<= 0.5x",
+            "yes" if cpu["ours"] * 2 <= cpu["plain"] else "no",
+        )
+    )
+    rows.append(
+        (
+            "delivered events per second",
+            f"{rate['ours']:,.0f}",
+            f"{rate['plain']:,.0f}",
+            f"{_ratio(rate['ours'], rate['plain']):.2f}x",
+            ">= 2x",
+            "yes" if rate["ours"] >= 2 * rate["plain"] else "no",
+        )
+    )
+    memory = results["memory"]
+    ours_mib = memory["ours"]["peak_above_idle_mib"]
+    rows.append(
+        (
+            f"peak RSS above idle, {memory['ours']['facts']:,} facts, collector down (MiB)",
+            f"{ours_mib:.1f}",
+            f"{memory['plain']['peak_above_idle_mib']:.1f}",
+            "",
+            "<= 50",
+            "yes" if ours_mib <= 50 else "no",
+        )
+    )
+    startup = results["startup"]
+    imports = {s: _median([r["import_ms"] for r in runs]) for s, runs in startup.items()}
+    inits = {s: _median([r["init_ms"] for r in runs]) for s, runs in startup.items()}
+    heavy = startup["ours"][0]["loaded_after_import"]
+    lazy = not any(loaded for name, loaded in heavy.items() if name != "google.protobuf")
+    rows.append(
+        (
+            "import (ms)",
+            f"{imports['ours']:.0f}",
+            f"{imports['plain']:.0f}",
+            "",
+            "exporters lazy",
+            "yes" if lazy else "no",
+        )
+    )
+    rows.append(
+        ("init() / SDK setup (ms)", f"{inits['ours']:.0f}", f"{inits['plain']:.0f}", "", "", "")
+    )
+    observer = results["observer"]
+    rows.append(
+        (
+            "observer, per recorded message (ns)",
+            f"{observer['ns_per_message']:,.0f} dict / {observer['ns_per_json_line']:,.0f} line",
+            "",
+            "",
+            "",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "observer, ignored notification (ns)",
+            f"{observer['ns_per_ignored_notification']:,.0f}",
+            "",
+            "",
+            "",
+            "",
+        )
+    )
+    return rows
+
+
+def table(rows: list[tuple[str, str, str, str, str, str]]) -> str:
+    """The rows as a Markdown table."""
+    header = ("figure", "codex_telemetry", "plain OTel SDK", "ratio", "target", "met")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Parse the arguments, measure, print, save."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes: about a minute")
+    parser.add_argument(
+        "--compression",
+        choices=("gzip", "none"),
+        default="gzip",
+        help="OTLP/HTTP compression on both sides (default gzip, codex_telemetry's default)",
+    )
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    command = "python -m benchmarks" + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
+    started = time.perf_counter()
+
+    def say(message: str) -> None:
+        print(f"[{time.perf_counter() - started:5.0f} s] {message}", file=sys.stderr, flush=True)
+
+    about = machine()
+    results = measure(sizes, args.compression, say)
+    rows = summarise(results)
+    elapsed = time.perf_counter() - started
+    print()
+    print(f"command: {command}   (took {elapsed:.0f} s)")
+    print(
+        f"machine: {about['cpu']}, {about['cores']} cores, {about['os']}; "
+        f"Python {about['python']}; opentelemetry-sdk {about['opentelemetry_sdk']}, "
+        f"exporter-otlp {about['opentelemetry_exporter_otlp']}, protobuf {about['protobuf']}; "
+        f"codex_telemetry {about['codex_telemetry']} ({about['commit']})"
+    )
+    print(
+        "OTLP/HTTP protobuf to a loopback receiver in its own process, "
+        f"compression {args.compression}"
+    )
+    print()
+    print(table(rows))
+    _RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    document = {
+        "command": command,
+        "seconds": elapsed,
+        "sizes": sizes.__dict__,
+        "compression": args.compression,
+        "machine": about,
+        "results": results,
+        "table": [
+            dict(zip(("figure", "ours", "plain", "ratio", "target", "met"), r, strict=True))
+            for r in rows
+        ],
+    }
+    for name in (f"{stamp}.json", "latest.json"):
+        (_RESULTS / name).write_text(json.dumps(document, indent=2) + "\n")
+    print(f"\nresults: benchmarks/results/{stamp}.json")
+
+
+if __name__ == "__main__":
+    main()
