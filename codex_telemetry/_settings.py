@@ -270,8 +270,8 @@ class TelemetrySettings(BaseSettings):
     """``CODEX_TELEMETRY_EXPORTER``: ``otlp`` (default), ``console``, ``file``,
     ``codex_backend`` or ``none`` (collection off)."""
     service_name: str = "codex-telemetry"
-    """``CODEX_TELEMETRY_SERVICE_NAME``, then ``OTEL_SERVICE_NAME``; default
-    ``codex-telemetry``."""
+    """``CODEX_TELEMETRY_SERVICE_NAME``, then ``OTEL_SERVICE_NAME``, then ``service.name`` in
+    ``OTEL_RESOURCE_ATTRIBUTES``; default ``codex-telemetry``."""
     service_version: str | None = None
     """``CODEX_TELEMETRY_SERVICE_VERSION``; None reports the package version."""
     runtime_version: str = __version__
@@ -350,6 +350,10 @@ class TelemetrySettings(BaseSettings):
                         base = base.rstrip("/") + "/v1/logs"
                     otlp["endpoint"] = base
             data["otlp"] = otlp
+        if data.get("service_name") is None:
+            resource_name = _service_name_in_resource_attributes()
+            if resource_name:
+                data["service_name"] = resource_name
         return data
 
     def effective_strict(self) -> bool:
@@ -357,6 +361,19 @@ class TelemetrySettings(BaseSettings):
         if self.strict is not None:
             return self.strict
         return "PYTEST_CURRENT_TEST" in os.environ
+
+
+def _service_name_in_resource_attributes() -> str | None:
+    """``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES`` (``k=v,k2=v2``, URL-encoded).
+
+    The OpenTelemetry specification ranks it below ``OTEL_SERVICE_NAME`` and above the
+    default, so a name given only there must not lose to ``codex-telemetry``.
+    """
+    for item in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, separator, value = item.partition("=")
+        if separator and key.strip() == "service.name":
+            return urllib.parse.unquote(value.strip()) or None
+    return None
 
 
 def _as_dict(value: Any) -> Any:
