@@ -22,7 +22,9 @@ from opentelemetry.proto.common.v1.common_pb2 import (
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
+from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._encoding import encode_events_request
+from codex_telemetry._export._otlp import OTLPHttpLogExporter, OTLPSink, build_resource
 from codex_telemetry._export._wire import EncodedRequest, RecordWriter, any_value_bytes
 from codex_telemetry.events import (
     AnalyticsEvent,
@@ -38,6 +40,7 @@ from codex_telemetry.events import (
     TurnSteerEvent,
 )
 from codex_telemetry.facts import RuntimeMetadata
+from tests.otlp_receiver import HttpReceiver, records_of
 
 RESOURCE = Resource(
     attributes=[
@@ -261,3 +264,23 @@ def test_an_empty_batch_and_empty_strings_decode() -> None:
 def test_a_value_the_wire_cannot_hold_raises(value: object) -> None:
     with pytest.raises((ValueError, TypeError)):
         write([dataclasses.replace(TURN, input_tokens=value)], 1)  # type: ignore[arg-type]
+
+
+def test_a_record_emitted_into_the_sinks_own_provider_is_sent_with_the_events() -> None:
+    with HttpReceiver() as receiver:
+        delivery = DeliveryCounters()
+        sink = OTLPSink(
+            delivery,
+            exporter=OTLPHttpLogExporter(receiver.url()),
+            resource=build_resource("svc", "1.0"),
+        )
+        sink.logger_provider.get_logger("host.app").emit(body="hello", event_name="host")
+        sink.export(EVENTS[:2], 5)
+        assert sink.shutdown(10.0) is True
+    records = list(records_of(receiver.received))
+    assert sorted(record.event_name for record in records) == [
+        "codex_turn_event",
+        "codex_turn_event",
+        "host",
+    ]
+    assert delivery.exported.value == 3

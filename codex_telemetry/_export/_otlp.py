@@ -1,11 +1,11 @@
 """The OTLP sink: each event one OpenTelemetry log record, over gRPC, HTTP/protobuf or HTTP/JSON.
 
-Events go through an OpenTelemetry SDK ``LoggerProvider`` whose batching processor hands
-records to a subclass of the SDK's own OTLP log exporter. The subclasses keep the SDK's
-channel, session and configuration but send each request once per attempt, so that the
-rules of :mod:`codex_telemetry._export._retry` decide about retries, splitting and
-counting. The SDK's ``BatchLogRecordProcessor`` is not used: it cannot count what it
-drops, ignores the flush timeout and waits 30 s on shutdown.
+Events go to a batching processor (on an OpenTelemetry SDK ``LoggerProvider`` the sink
+owns) that hands them to a subclass of the SDK's own OTLP log exporter. The subclasses
+keep the SDK's channel, session and configuration but send each request once per
+attempt, so that the rules of :mod:`codex_telemetry._export._retry` decide about
+retries, splitting and counting. The SDK's ``BatchLogRecordProcessor`` is not used: it
+cannot count what it drops, ignores the flush timeout and waits 30 s on shutdown.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any, Literal
 import grpc
 import requests
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
-from opentelemetry._logs import LogRecord as APILogRecord
 from opentelemetry._logs import NoOpLogger, SeverityNumber
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
@@ -102,22 +101,31 @@ def build_resource(service_name: str, service_version: str | None) -> Resource:
     )
 
 
-class _EventLogRecord(APILogRecord):
-    """An API log record that remembers its event, so the exporter encodes from the event.
+class _QueuedEvent:
+    """An event waiting for export as a log record under ``resource`` and ``scope``.
 
-    The attributes are left to the exporter: encoding straight from the frozen event
-    skips the SDK's attribute copying and lets shared sub-objects be encoded once.
+    The sink queues these on its own processor instead of emitting SDK log records:
+    building an API ``LogRecord`` and the SDK's ``ReadWriteLogRecord`` per event cost
+    more than the rest of the sink's work on it, and added nothing the exporter uses
+    (it writes the record straight from the frozen event).
     """
 
-    def __init__(self, event: AnalyticsEvent, timestamp_ns: int) -> None:
-        super().__init__(
-            timestamp=timestamp_ns,
-            observed_timestamp=timestamp_ns,
-            severity_text=SEVERITY_TEXT_INFO,
-            severity_number=SeverityNumber.INFO,
-            event_name=event.event_type,
-        )
-        self.codex_event = event
+    __slots__ = ("event", "instrumentation_scope", "resource", "timestamp_ns")
+
+    def __init__(
+        self,
+        event: AnalyticsEvent,
+        timestamp_ns: int,
+        resource: Resource,
+        instrumentation_scope: InstrumentationScope,
+    ) -> None:
+        self.event = event
+        self.timestamp_ns = timestamp_ns
+        self.resource = resource
+        self.instrumentation_scope = instrumentation_scope
+
+
+_Record = ReadableLogRecord | ReadWriteLogRecord | _QueuedEvent
 
 
 class _CountingSettlement:
@@ -161,20 +169,22 @@ class _RecordEncoder:
             self._writers[key] = entry
         return entry[2]
 
-    def encode(self, records: Sequence[ReadableLogRecord | ReadWriteLogRecord]) -> Any:
-        first = records[0]
-        same_origin = all(
-            isinstance(r.log_record, _EventLogRecord)
-            and r.resource is first.resource
-            and r.instrumentation_scope is first.instrumentation_scope
-            for r in records
-        )
-        if not same_origin or first.resource is None:
+    def encode(self, records: Sequence[_Record]) -> Any:
+        queued = [r for r in records if isinstance(r, _QueuedEvent)]
+        others = [r for r in records if not isinstance(r, _QueuedEvent)]
+        if not queued:
             # Records from elsewhere: the SDK's own encoder handles every shape.
-            return encode_logs(records)  # type: ignore[arg-type]
-        return self._writer(first.resource, first.instrumentation_scope).request(
-            [(r.log_record.codex_event, r.log_record.timestamp or 0) for r in records]  # type: ignore[attr-defined]
+            return encode_logs(others)  # type: ignore[arg-type]
+        # The sink's processor queues its events under one resource and scope.
+        first = queued[0]
+        request = self._writer(first.resource, first.instrumentation_scope).request(
+            [(r.event, r.timestamp_ns) for r in queued]
         )
+        if not others:
+            return request
+        message = request.message()
+        message.MergeFrom(encode_logs(others))  # type: ignore[arg-type]
+        return message
 
 
 def _as_message(request: ExportLogsServiceRequest | EncodedRequest) -> ExportLogsServiceRequest:
@@ -194,7 +204,7 @@ class _RetryingExporterMixin:
 
     def export_batch(
         self,
-        records: Sequence[ReadableLogRecord | ReadWriteLogRecord],
+        records: Sequence[_Record],
         settlement: Settlement,
         stop: StopSignal,
     ) -> None:
@@ -208,9 +218,7 @@ class _RetryingExporterMixin:
             request = self._encoder.encode(records)
         last: list[Any] = [records, request]
 
-        def send(
-            items: Sequence[ReadableLogRecord | ReadWriteLogRecord], timeout: float
-        ) -> Attempt:
+        def send(items: Sequence[_Record], timeout: float) -> Attempt:
             # A retry resends the request already encoded for the same items.
             if last[0] is not items:
                 last[0], last[1] = items, self._encoder.encode(items)
@@ -231,9 +239,9 @@ class _RetryingExporterMixin:
 
     def _encodable(
         self,
-        records: Sequence[ReadableLogRecord | ReadWriteLogRecord],
+        records: Sequence[_Record],
         settlement: Settlement,
-    ) -> list[ReadableLogRecord | ReadWriteLogRecord]:
+    ) -> list[_Record]:
         """The records that encode on their own; the others are dropped, not the batch."""
         kept = []
         for record in records:
@@ -490,7 +498,7 @@ class _EventRecordProcessor(LogRecordProcessor):
     ) -> None:
         self._exporter = exporter
         self._exporter_closed = False
-        self._worker: BatchWorker[ReadWriteLogRecord] = BatchWorker(
+        self._worker: BatchWorker[_Record] = BatchWorker(
             self._export,
             delivery,
             max_queue_size=max_queue_size,
@@ -499,13 +507,17 @@ class _EventRecordProcessor(LogRecordProcessor):
             name="codex-telemetry-otlp",
         )
 
-    def _export(
-        self, records: Sequence[ReadWriteLogRecord], in_flight: InFlight, stop: StopSignal
-    ) -> None:
+    def _export(self, records: Sequence[_Record], in_flight: InFlight, stop: StopSignal) -> None:
         self._exporter.export_batch(records, in_flight, stop)
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        # The sink queues its own events with put(); this is anyone else's record
+        # emitted into the sink's provider.
         self._worker.put((log_record,))
+
+    def put(self, events: Sequence[_QueuedEvent]) -> None:
+        """Queue events for export; those that do not fit are counted."""
+        self._worker.put(events)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._worker.flush(timeout_millis / 1000)
@@ -570,6 +582,8 @@ class OTLPSink:
             )
             self._provider.add_log_record_processor(self._processor)
         self._logger = self._provider.get_logger(INSTRUMENTATION_SCOPE, __version__)
+        self._resource = self._provider.resource
+        self._scope = InstrumentationScope(INSTRUMENTATION_SCOPE, __version__)
         # OTEL_SDK_DISABLED hands out a no-op logger: say so in the counts instead of
         # losing events silently.
         self._disabled = isinstance(self._logger, NoOpLogger)
@@ -592,8 +606,10 @@ class OTLPSink:
             return
         try:
             if self._processor is not None:
-                for event in events:
-                    self._logger.emit(_EventLogRecord(event, timestamp_ns))
+                resource, scope = self._resource, self._scope
+                self._processor.put(
+                    [_QueuedEvent(event, timestamp_ns, resource, scope) for event in events]
+                )
                 return
             for event in events:
                 self._logger.emit(
