@@ -135,10 +135,16 @@ _MAX_CONFIG_BYTES = 1 << 20
 
 def _find_repo_root(path: Path) -> Path | None:
     """The first of ``path`` and its parents holding a ``.git`` entry (directory or file)."""
-    for directory in (path, *path.parents):
-        if (directory / ".git").exists():
-            return directory
-    return None
+    # String operations, not pathlib: this runs for every skill invocation, and building
+    # a Path per parent cost ten times the stat calls themselves.
+    directory = os.fspath(path)
+    while True:
+        if os.path.exists(os.path.join(directory, ".git")):
+            return Path(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
 def _git_dir(root: Path) -> Path | None:
