@@ -38,7 +38,7 @@ class Sizes:
 
 
 FULL = Sizes(100, 200, 41, 100_000, 20_000, 5, 1_000_000, 9, 60)
-QUICK = Sizes(12, 200, 7, 50_000, 4_000, 1, 200_000, 3, 10)
+QUICK = Sizes(15, 200, 11, 100_000, 5_000, 2, 300_000, 5, 20)
 
 
 def run_child(figure: str, side: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +264,51 @@ def summarise(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, st
     return rows
 
 
+def _nonzero(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {count:,}" for reason, count in counts.items() if count) or "none"
+
+
+def _spread(values: list[float], unit: str, digits: int = 1) -> str:
+    return f"{min(values):,.{digits}f}-{max(values):,.{digits}f} {unit} over {len(values)} runs"
+
+
+def notes(results: dict[str, Any], sizes: Sizes) -> list[str]:
+    """How each figure was measured, and the spread behind its median."""
+    caller = results["caller"]
+    e2e = results["end_to_end"]
+    memory = results["memory"]["ours"]
+    startup = results["startup"]
+    out = [
+        f"caller: median over {caller['ours']['rounds']} rounds of {sizes.caller_turns} turns "
+        f"(~{caller['ours']['events_per_round']:.0f} events) per side, the pipeline flushed "
+        "between rounds outside the timing; 'per event' = all track_fact calls of a round / "
+        "its events.",
+    ]
+    for side in ("ours", "plain"):
+        runs = e2e[side]
+        given = f"from {runs[0]['facts']:,} facts" if side == "ours" else "precomputed"
+        out.append(
+            f"end to end, {side}: {runs[0]['events']:,} events {given}; "
+            f"CPU {_spread([r['cpu_us_per_event'] for r in runs], 'us/event')}; "
+            f"{_spread([r['events_per_second'] for r in runs], 'events/s', 0)}."
+        )
+    out.append(
+        f"memory: {memory['facts']:,} facts in {memory['seconds']:.1f} s, collector down; "
+        f"idle RSS {memory['idle_rss_mib']:.0f} MiB; facts dropped "
+        f"{_nonzero(memory['facts_dropped'])}, events produced {memory['events_produced']:,}, "
+        f"exported {memory['events_exported']:,}, dropped {_nonzero(memory['events_dropped'])}."
+    )
+    heavy = startup["ours"][0]
+    after_import = sorted(name for name, on in heavy["loaded_after_import"].items() if on)
+    after_init = sorted(name for name, on in heavy["loaded_after_init"].items() if on)
+    out.append(
+        f"import: median of {len(startup['ours'])} fresh processes per side; after "
+        f"'import codex_telemetry' loaded: {after_import or 'none of the exporters'}; "
+        f"after init(): {after_init}."
+    )
+    return out
+
+
 def table(rows: list[tuple[str, str, str, str, str, str]]) -> str:
     """The rows as a Markdown table."""
     header = ("figure", "codex_telemetry", "plain OTel SDK", "ratio", "target", "met")
@@ -308,6 +353,9 @@ def main() -> None:
     )
     print()
     print(table(rows))
+    print()
+    for line in notes(results, sizes):
+        print(f"- {line}")
     _RESULTS.mkdir(exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     document = {

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from benchmarks import _workload
-from benchmarks.__main__ import Sizes, measure, summarise, table
+from benchmarks.__main__ import Sizes, measure, notes, summarise, table
 
 TINY = Sizes(
     caller_rounds=3,
@@ -67,3 +67,4 @@ def test_every_figure_runs_and_both_sides_deliver_everything() -> None:
     assert len(rows) == 11
     assert len(rendered.splitlines()) == 2 + len(rows)
     assert "delivered events per second" in rendered
+    assert len(notes(results, TINY)) == 5
