@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Protocol
@@ -262,26 +264,51 @@ class GitRepoLookup:
     a ``gitdir:`` file for worktrees and submodules), then reads ``remote.origin.url``
     from the repository's config file (a linked worktree's shared one; ``include.path``
     followed). No ``git`` process is run, so a lookup cannot stall: the cost is a few
-    ``stat`` calls and, once per repository root, reading one small file. The result per
-    root is kept in a bounded LRU cache. Any failure means "no repository" or "no origin".
+    ``stat`` calls and, once per repository root, reading one small file. The origin per
+    root is kept in a bounded LRU cache; so is the root found for a skill path, for
+    ``max_age`` seconds (a skill is invoked again and again, and each walk up costs a
+    ``stat`` per parent directory). Any failure means "no repository" or "no origin".
 
     Unlike ``git remote get-url origin``, this does not apply ``url.<base>.insteadOf``
     rewriting, conditional includes, or an origin defined only in the user's global
     config. User-info is stripped from the URL (:func:`strip_url_userinfo`).
     """
 
-    def __init__(self, *, max_cached_roots: int = 256) -> None:
+    def __init__(
+        self,
+        *,
+        max_cached_roots: int = 256,
+        max_age: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._max_cached_roots = max(1, max_cached_roots)
+        self._max_age = max_age
+        self._clock = clock
         self._origin_by_root: OrderedDict[Path, str | None] = OrderedDict()
+        self._root_by_path: OrderedDict[str, tuple[float, Path | None]] = OrderedDict()
 
     def __call__(self, skill_path: str) -> RepoInfo | None:
         try:
-            root = _find_repo_root(Path(os.path.abspath(skill_path)))
+            root = self._root(os.path.abspath(skill_path))
             if root is None:
                 return None
             return RepoInfo(root=str(root), origin_url=self._origin_url(root))
         except (OSError, ValueError):
             return None
+
+    def _root(self, path: str) -> Path | None:
+        now = self._clock()
+        cache = self._root_by_path
+        entry = cache.get(path)
+        if entry is not None and now < entry[0]:
+            cache.move_to_end(path)
+            return entry[1]
+        root = _find_repo_root(Path(path))
+        cache[path] = (now + self._max_age, root)
+        cache.move_to_end(path)
+        if len(cache) > self._max_cached_roots:
+            cache.popitem(last=False)
+        return root
 
     def _origin_url(self, root: Path) -> str | None:
         cache = self._origin_by_root

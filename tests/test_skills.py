@@ -329,3 +329,22 @@ def test_skill_id_from_a_looked_up_repository(tmp_path: Path) -> None:
         skill_id_for_local_skill(info.origin_url, info.root, str(skill), "doc")
         == hashlib.sha1(raw_id.encode()).hexdigest()
     )
+
+
+def test_the_root_of_a_skill_path_is_cached_for_max_age(tmp_path: Path) -> None:
+    now = [0.0]
+    lookup = GitRepoLookup(max_age=60.0, clock=lambda: now[0])
+    skill = tmp_path / "outer" / "inner" / "SKILL.md"
+    skill.parent.mkdir(parents=True)
+    skill.write_text("x")
+    make_repo(tmp_path / "outer", ORIGIN_WITH_TOKEN)
+    assert lookup(str(skill)) == RepoInfo(
+        str(tmp_path / "outer"), "https://github.com/acme/project.git"
+    )
+    make_repo(tmp_path / "outer" / "inner", '[remote "origin"]\n\turl = https://h/inner.git\n')
+    now[0] = 59.0
+    cached = lookup(str(skill))
+    assert cached is not None
+    assert cached.root == str(tmp_path / "outer")
+    now[0] = 60.0  # expired: the walk up finds the new, nearer repository
+    assert lookup(str(skill)) == RepoInfo(str(tmp_path / "outer" / "inner"), "https://h/inner.git")
