@@ -284,6 +284,12 @@ def notes(results: dict[str, Any], sizes: Sizes) -> list[str]:
         "between rounds outside the timing; 'per event' = all track_fact calls of a round / "
         "its events.",
     ]
+    by_type = caller["ours"]["ns_by_fact_type"]
+    out.append(
+        "track_fact by fact type, single calls timed one by one (ns): "
+        + ", ".join(f"{kind} {ns:,.0f}" for kind, ns in by_type.items())
+        + "."
+    )
     for side in ("ours", "plain"):
         runs = e2e[side]
         given = f"from {runs[0]['facts']:,} facts" if side == "ours" else "precomputed"

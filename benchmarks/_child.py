@@ -157,9 +157,12 @@ def _median(values: list[float]) -> float:
 def caller(side: str, params: dict[str, Any]) -> dict[str, Any]:
     rounds, turns, compression = params["rounds"], params["turns"], params["compression"]
     receiver = Receiver()
-    setup, fact_blocks, counts = blocks(rounds + 2, turns)
+    setup, fact_blocks, counts = blocks(rounds + 2 + _TYPED_BLOCKS, turns)
+    typed_blocks = fact_blocks[-_TYPED_BLOCKS:]
+    del fact_blocks[-_TYPED_BLOCKS:], counts[-_TYPED_BLOCKS:]
     per_call: list[float] = []
     per_event: list[float] = []
+    by_type: dict[str, float] = {}
     try:
         if side == "ours":
             import codex_telemetry  # noqa: PLC0415
@@ -179,6 +182,7 @@ def caller(side: str, params: dict[str, Any]) -> dict[str, Any]:
                     per_call.append(elapsed / len(block))
                     per_event.append(elapsed / counts[index])
             calls_per_event = sum(map(len, fact_blocks)) / sum(counts)
+            by_type = _cost_by_fact_type(track, typed_blocks, telemetry.flush)
             telemetry.shutdown()
         else:
             plain = Plain(receiver.url, compression)
@@ -211,10 +215,40 @@ def caller(side: str, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "ns_per_call": _median(per_call),
         "ns_per_event": _median(per_event),
+        "ns_by_fact_type": by_type,
         "calls_per_event": calls_per_event,
         "rounds": len(per_call),
         "events_per_round": _median([float(c) for c in counts]),
     }
+
+
+_TYPED_BLOCKS = 2
+
+
+def _fact_kind(fact: w.Fact) -> str:
+    inner = getattr(fact, "request", None) or getattr(fact, "response", None)
+    inner = inner or getattr(fact, "notification", None)
+    kind = type(fact).__name__
+    return f"{kind}({type(inner).__name__})" if inner is not None else kind
+
+
+def _cost_by_fact_type(
+    track: Callable[[w.Fact], None], fact_blocks: list[list[w.Fact]], flush: Callable[[], object]
+) -> dict[str, float]:
+    """Median ns of single track_fact calls by fact type, less the timer's own cost."""
+    clock = time.perf_counter_ns
+    timer = [-(clock() - clock()) for _ in range(1000)]
+    overhead = _median([float(t) for t in timer])
+    samples: dict[str, list[float]] = {}
+    for block in fact_blocks:
+        gc.collect()
+        for fact in block:
+            start = clock()
+            track(fact)
+            elapsed = clock() - start
+            samples.setdefault(_fact_kind(fact), []).append(elapsed - overhead)
+        flush()
+    return {kind: _median(values) for kind, values in sorted(samples.items())}
 
 
 # --- figure 2: gates ------------------------------------------------------------------------

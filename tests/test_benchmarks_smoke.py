@@ -67,4 +67,4 @@ def test_every_figure_runs_and_both_sides_deliver_everything() -> None:
     assert len(rows) == 11
     assert len(rendered.splitlines()) == 2 + len(rows)
     assert "delivered events per second" in rendered
-    assert len(notes(results, TINY)) == 5
+    assert len(notes(results, TINY)) == 6
