@@ -60,6 +60,7 @@ def test_every_figure_runs_and_both_sides_deliver_everything() -> None:
     startup = results["startup"]["ours"][0]
     assert not startup["loaded_after_import"]["codex_telemetry._export._otlp"]
     assert startup["loaded_after_init"]["codex_telemetry._export._otlp"]
+    assert not startup["loaded_after_init"]["grpc"]  # an HTTP exporter never imports gRPC
     assert results["observer"]["facts_per_replay"] > 0
 
     rows = summarise(results)

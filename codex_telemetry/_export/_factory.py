@@ -10,7 +10,8 @@ from codex_telemetry._export._base import DeliveryCounters, EventSink
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import LoggerProvider
 
-    from codex_telemetry._export._otlp import OTLPGrpcLogExporter, OTLPHttpLogExporter
+    from codex_telemetry._export._otlp import OTLPHttpLogExporter
+    from codex_telemetry._export._otlp_grpc import OTLPGrpcLogExporter
     from codex_telemetry._settings import TelemetrySettings
 
 __all__ = ["create_sink"]
@@ -89,13 +90,12 @@ def create_sink(
 
 
 def _otlp_exporter(settings: TelemetrySettings) -> OTLPGrpcLogExporter | OTLPHttpLogExporter:
-    from codex_telemetry._export._otlp import (  # noqa: PLC0415
-        OTLPGrpcLogExporter,
-        OTLPHttpLogExporter,
-    )
+    from codex_telemetry._export._otlp import OTLPHttpLogExporter  # noqa: PLC0415
 
     otlp = settings.otlp
     if otlp.protocol == "grpc":
+        from codex_telemetry._export._otlp_grpc import OTLPGrpcLogExporter  # noqa: PLC0415
+
         return OTLPGrpcLogExporter(
             otlp.endpoint,
             headers=otlp.headers_dict(),
