@@ -21,6 +21,7 @@ from opentelemetry.proto.common.v1.common_pb2 import (
 )
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._encoding import encode_events_request
@@ -284,3 +285,42 @@ def test_a_record_emitted_into_the_sinks_own_provider_is_sent_with_the_events() 
         "host",
     ]
     assert delivery.exported.value == 3
+
+
+class _RecordingProcessor(LogRecordProcessor):
+    """A processor a program could add to the sink's provider: it sees every record."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str | None, int | None, str | None]] = []
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        record = log_record.log_record
+        self.records.append((record.event_name, record.timestamp, record.severity_text))
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def test_each_event_is_emitted_as_a_log_record_through_the_sdk_provider() -> None:
+    # sdk.md 3: events go through the OpenTelemetry SDK's LoggerProvider, so every
+    # processor on that provider sees one log record per event.
+    with HttpReceiver() as receiver:
+        delivery = DeliveryCounters()
+        sink = OTLPSink(
+            delivery,
+            exporter=OTLPHttpLogExporter(receiver.url()),
+            resource=build_resource("svc", "1.0"),
+        )
+        seen = _RecordingProcessor()
+        sink.logger_provider.add_log_record_processor(seen)
+        sink.export(EVENTS[:2], 7)
+        assert sink.shutdown(10.0) is True
+    assert seen.records == [("codex_turn_event", 7, "INFO"), ("codex_turn_event", 7, "INFO")]
+    assert [record.event_name for record in records_of(receiver.received)] == [
+        "codex_turn_event",
+        "codex_turn_event",
+    ]
+    assert delivery.exported.value == 2

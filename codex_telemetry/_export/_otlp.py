@@ -1,11 +1,11 @@
 """The OTLP sink: each event one OpenTelemetry log record, over gRPC, HTTP/protobuf or HTTP/JSON.
 
-Events go to a batching processor (on an OpenTelemetry SDK ``LoggerProvider`` the sink
-owns) that hands them to a subclass of the SDK's own OTLP log exporter. The subclasses
-keep the SDK's channel, session and configuration but send each request once per
-attempt, so that the rules of :mod:`codex_telemetry._export._retry` decide about
-retries, splitting and counting. The SDK's ``BatchLogRecordProcessor`` is not used: it
-cannot count what it drops, ignores the flush timeout and waits 30 s on shutdown.
+Events go through an OpenTelemetry SDK ``LoggerProvider`` whose batching processor hands
+records to a subclass of the SDK's own OTLP log exporter. The subclasses keep the SDK's
+channel, session and configuration but send each request once per attempt, so that the
+rules of :mod:`codex_telemetry._export._retry` decide about retries, splitting and
+counting. The SDK's ``BatchLogRecordProcessor`` is not used: it cannot count what it
+drops, ignores the flush timeout and waits 30 s on shutdown.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import requests
+from opentelemetry._logs import LogRecord as APILogRecord
 from opentelemetry._logs import NoOpLogger, SeverityNumber
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.http import Compression as OTelHttpCompression
@@ -84,31 +85,22 @@ def build_resource(service_name: str, service_version: str | None) -> Resource:
     )
 
 
-class _QueuedEvent:
-    """An event waiting for export as a log record under ``resource`` and ``scope``.
+class _EventLogRecord(APILogRecord):
+    """An API log record that remembers its event, so the exporter encodes from the event.
 
-    The sink queues these on its own processor instead of emitting SDK log records:
-    building an API ``LogRecord`` and the SDK's ``ReadWriteLogRecord`` per event cost
-    more than the rest of the sink's work on it, and added nothing the exporter uses
-    (it writes the record straight from the frozen event).
+    The attributes are left to the exporter: encoding straight from the frozen event
+    skips the SDK's attribute copying and lets shared sub-objects be encoded once.
     """
 
-    __slots__ = ("event", "instrumentation_scope", "resource", "timestamp_ns")
-
-    def __init__(
-        self,
-        event: AnalyticsEvent,
-        timestamp_ns: int,
-        resource: Resource,
-        instrumentation_scope: InstrumentationScope,
-    ) -> None:
-        self.event = event
-        self.timestamp_ns = timestamp_ns
-        self.resource = resource
-        self.instrumentation_scope = instrumentation_scope
-
-
-_Record = ReadableLogRecord | ReadWriteLogRecord | _QueuedEvent
+    def __init__(self, event: AnalyticsEvent, timestamp_ns: int) -> None:
+        super().__init__(
+            timestamp=timestamp_ns,
+            observed_timestamp=timestamp_ns,
+            severity_text=SEVERITY_TEXT_INFO,
+            severity_number=SeverityNumber.INFO,
+            event_name=event.event_type,
+        )
+        self.codex_event = event
 
 
 class _CountingSettlement:
@@ -152,22 +144,20 @@ class _RecordEncoder:
             self._writers[key] = entry
         return entry[2]
 
-    def encode(self, records: Sequence[_Record]) -> Any:
-        queued = [r for r in records if isinstance(r, _QueuedEvent)]
-        others = [r for r in records if not isinstance(r, _QueuedEvent)]
-        if not queued:
-            # Records from elsewhere: the SDK's own encoder handles every shape.
-            return encode_logs(others)  # type: ignore[arg-type]
-        # The sink's processor queues its events under one resource and scope.
-        first = queued[0]
-        request = self._writer(first.resource, first.instrumentation_scope).request(
-            [(r.event, r.timestamp_ns) for r in queued]
+    def encode(self, records: Sequence[ReadableLogRecord | ReadWriteLogRecord]) -> Any:
+        first = records[0]
+        same_origin = all(
+            isinstance(r.log_record, _EventLogRecord)
+            and r.resource is first.resource
+            and r.instrumentation_scope is first.instrumentation_scope
+            for r in records
         )
-        if not others:
-            return request
-        message = request.message()
-        message.MergeFrom(encode_logs(others))  # type: ignore[arg-type]
-        return message
+        if not same_origin or first.resource is None:
+            # Records from elsewhere: the SDK's own encoder handles every shape.
+            return encode_logs(records)  # type: ignore[arg-type]
+        return self._writer(first.resource, first.instrumentation_scope).request(
+            [(r.log_record.codex_event, r.log_record.timestamp or 0) for r in records]  # type: ignore[attr-defined]
+        )
 
 
 def _as_message(request: ExportLogsServiceRequest | EncodedRequest) -> ExportLogsServiceRequest:
@@ -187,7 +177,7 @@ class _RetryingExporterMixin:
 
     def export_batch(
         self,
-        records: Sequence[_Record],
+        records: Sequence[ReadableLogRecord | ReadWriteLogRecord],
         settlement: Settlement,
         stop: StopSignal,
     ) -> None:
@@ -201,7 +191,9 @@ class _RetryingExporterMixin:
             request = self._encoder.encode(records)
         last: list[Any] = [records, request]
 
-        def send(items: Sequence[_Record], timeout: float) -> Attempt:
+        def send(
+            items: Sequence[ReadableLogRecord | ReadWriteLogRecord], timeout: float
+        ) -> Attempt:
             # A retry resends the request already encoded for the same items.
             if last[0] is not items:
                 last[0], last[1] = items, self._encoder.encode(items)
@@ -222,9 +214,9 @@ class _RetryingExporterMixin:
 
     def _encodable(
         self,
-        records: Sequence[_Record],
+        records: Sequence[ReadableLogRecord | ReadWriteLogRecord],
         settlement: Settlement,
-    ) -> list[_Record]:
+    ) -> list[ReadableLogRecord | ReadWriteLogRecord]:
         """The records that encode on their own; the others are dropped, not the batch."""
         kept = []
         for record in records:
@@ -368,7 +360,7 @@ class _EventRecordProcessor(LogRecordProcessor):
     ) -> None:
         self._exporter = exporter
         self._exporter_closed = False
-        self._worker: BatchWorker[_Record] = BatchWorker(
+        self._worker: BatchWorker[ReadWriteLogRecord] = BatchWorker(
             self._export,
             delivery,
             max_queue_size=max_queue_size,
@@ -377,17 +369,13 @@ class _EventRecordProcessor(LogRecordProcessor):
             name="codex-telemetry-otlp",
         )
 
-    def _export(self, records: Sequence[_Record], in_flight: InFlight, stop: StopSignal) -> None:
+    def _export(
+        self, records: Sequence[ReadWriteLogRecord], in_flight: InFlight, stop: StopSignal
+    ) -> None:
         self._exporter.export_batch(records, in_flight, stop)
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        # The sink queues its own events with put(); this is anyone else's record
-        # emitted into the sink's provider.
         self._worker.put((log_record,))
-
-    def put(self, events: Sequence[_QueuedEvent]) -> None:
-        """Queue events for export; those that do not fit are counted."""
-        self._worker.put(events)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._worker.flush(timeout_millis / 1000)
@@ -452,8 +440,6 @@ class OTLPSink:
             )
             self._provider.add_log_record_processor(self._processor)
         self._logger = self._provider.get_logger(INSTRUMENTATION_SCOPE, __version__)
-        self._resource = self._provider.resource
-        self._scope = InstrumentationScope(INSTRUMENTATION_SCOPE, __version__)
         # OTEL_SDK_DISABLED hands out a no-op logger: say so in the counts instead of
         # losing events silently.
         self._disabled = isinstance(self._logger, NoOpLogger)
@@ -476,10 +462,8 @@ class OTLPSink:
             return
         try:
             if self._processor is not None:
-                resource, scope = self._resource, self._scope
-                self._processor.put(
-                    [_QueuedEvent(event, timestamp_ns, resource, scope) for event in events]
-                )
+                for event in events:
+                    self._logger.emit(_EventLogRecord(event, timestamp_ns))
                 return
             for event in events:
                 self._logger.emit(
