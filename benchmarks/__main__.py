@@ -261,6 +261,17 @@ def summarise(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, st
             "",
         )
     )
+    hook = observer.get("hook_ns_per_message")
+    rows.append(
+        (
+            "openai-codex hook beyond the observer (ns/message)",
+            "openai-codex not installed" if hook is None else f"{hook:,.0f}",
+            "",
+            "",
+            "",
+            "",
+        )
+    )
     return rows
 
 

@@ -496,13 +496,63 @@ def observer(side: str, params: dict[str, Any]) -> dict[str, Any]:
         for _ in range(1000):
             received(_IGNORED)
         timings["ignored"].append((time.perf_counter_ns() - start) / 1000)
+    hook = _hook_overhead(rounds, track)
     return {
+        "hook_ns_per_message": hook,
         "messages": len(messages),
         "facts_per_replay": facts // (2 * rounds),
         "ns_per_message": _median(timings["dict"]),
         "ns_per_json_line": _median(timings["json_line"]),
         "ns_per_ignored_notification": _median(timings["ignored"]),
     }
+
+
+class _Process:
+    """Stands for an app-server process: the hook keys its observers by this object."""
+
+
+def _hook_overhead(rounds: int, track: Callable[[Any], None]) -> float | None:
+    """What the openai-codex hook adds per message beyond the observer's own work (ns).
+
+    The real read wrapper is put around a read that returns at once, so the figure is
+    the wrapper and its observer lookup; the same observer's own work on the same message
+    is timed alone and subtracted. None when openai-codex is not installed.
+    """
+    try:
+        from codex_telemetry import _instrument_openai_codex as hook  # noqa: PLC0415
+    except ImportError:
+        return None
+
+    class _Tracker:
+        def track_fact(self, fact: Any) -> None:
+            track(fact)
+
+    try:
+        hook.instrument(_Tracker())
+    except ValueError:  # openai-codex is not installed
+        return None
+    try:
+        client = type("Client", (), {})()
+        client._proc = _Process()
+        hooked_read = hook._wrap_read(lambda _self: _IGNORED)
+        hooked_read(client)  # the first read creates the process's observer
+        observer = hook._observers[id(client._proc)]
+        calls = 2000
+        differences: list[float] = []
+        for _ in range(rounds):
+            start = time.perf_counter_ns()
+            for _ in range(calls):
+                hooked_read(client)
+            hooked = time.perf_counter_ns() - start
+            received = observer.observe_received
+            start = time.perf_counter_ns()
+            for _ in range(calls):
+                received(_IGNORED)
+            alone = time.perf_counter_ns() - start
+            differences.append((hooked - alone) / calls)
+        return _median(differences)
+    finally:
+        hook.uninstrument()
 
 
 _FIGURES: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {

@@ -46,8 +46,10 @@ class _Hook:
 
 
 _hook = _Hook()
-# One observer per app-server process, forgotten with the process object.
-_observers: weakref.WeakKeyDictionary[Any, AppServerObserver] = weakref.WeakKeyDictionary()
+# One observer per app-server process, keyed by the process object's id and forgotten
+# when that object is collected (a finalizer runs before its id can be reused). A plain
+# dict keeps the lookup on every message at half the cost of a WeakKeyDictionary.
+_observers: dict[int, AppServerObserver] = {}
 
 
 def _track(fact: Fact) -> None:
@@ -60,17 +62,18 @@ def _track(fact: Fact) -> None:
 def _observer(process: Any) -> AppServerObserver | None:
     if process is None or _hook.tracker is None:  # a read that outlived uninstrument()
         return None
-    try:
-        return _observers[process]
-    except KeyError:
-        pass
-    except TypeError:  # an object that cannot be weakly referenced: not a process we know
-        return None
+    observer = _observers.get(id(process))
+    if observer is not None:
+        return observer
     with _hook.lock:
-        observer = _observers.get(process)
+        observer = _observers.get(id(process))
         if observer is None:
+            try:
+                weakref.finalize(process, _observers.pop, id(process), None)
+            except TypeError:  # cannot be weakly referenced: not a process we know
+                return None
             observer = AppServerObserver(track=_track, rpc_transport="stdio")
-            _observers[process] = observer
+            _observers[id(process)] = observer
     return observer
 
 
@@ -82,7 +85,7 @@ def observer_for(client: Any) -> AppServerObserver | None:
     inner = getattr(client, "_client", client)  # Codex, AsyncCodex
     inner = getattr(inner, "_sync", inner)  # AsyncCodexClient
     process = getattr(inner, "_proc", None)
-    return None if process is None else _observers.get(process)
+    return None if process is None else _observers.get(id(process))
 
 
 def _wrap_write(original: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
@@ -99,9 +102,11 @@ def _wrap_write(original: Callable[[Any, Any], None]) -> Callable[[Any, Any], No
 def _wrap_read(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     @functools.wraps(original)
     def _read_message(self: Any) -> Any:
-        process = getattr(self, "_proc", None)
+        # Found before the read, from the process being read. No local may hold the
+        # process across the read: when the transport closes, the SDK keeps the error,
+        # whose traceback keeps this frame, which would keep the process and its observer.
+        observer = _observer(getattr(self, "_proc", None))
         message = original(self)
-        observer = _observer(process)
         if observer is not None:
             observer.observe_received(message)
         return message

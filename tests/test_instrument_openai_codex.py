@@ -11,9 +11,11 @@ out in full). The real binary is exercised by ``tests/test_live_app_server.py``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,23 @@ def test_each_app_server_process_is_its_own_connection(capture: EventCapture) ->
     assert first_observer.connection_id != second_observer.connection_id
     assert capture.dicts() == replay("b_resume_fork.jsonl")
     assert second_observer.stats().malformed == 0
+
+
+def test_an_observer_is_forgotten_with_its_app_server_process(capture: EventCapture) -> None:
+    with Codex(peer("a_thread_start.jsonl", "conn1")) as codex:
+        codex.thread_start()
+        observer = _instrument_openai_codex.observer_for(codex)
+        assert observer is not None
+        # Filed under the id of the client's process object.
+        key = id(codex._client._proc)
+        assert _instrument_openai_codex._observers == {key: observer}
+    # Closing the client lets go of the process object, and with it the observer, once
+    # the SDK's reader thread has returned from its last (hooked) read.
+    deadline = time.monotonic() + 10
+    while _instrument_openai_codex._observers and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.01)
+    assert _instrument_openai_codex._observers == {}
 
 
 def test_an_async_program_reports_the_recorded_events(capture: EventCapture) -> None:
