@@ -62,10 +62,12 @@ def test_every_figure_runs_and_both_sides_deliver_everything() -> None:
     assert startup["loaded_after_init"]["codex_telemetry._export._otlp"]
     assert not startup["loaded_after_init"]["grpc"]  # an HTTP exporter never imports gRPC
     assert results["observer"]["facts_per_replay"] > 0
+    assert results["observer"]["hook_ns_per_message"] is not None  # openai-codex is installed
 
     rows = summarise(results)
     rendered = table(rows)
-    assert len(rows) == 11
+    assert len(rows) == 12
+    assert "openai-codex hook beyond the observer (ns/message)" in rendered
     assert len(rendered.splitlines()) == 2 + len(rows)
     assert "delivered events per second" in rendered
     assert len(notes(results, TINY)) == 6
