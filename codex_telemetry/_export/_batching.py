@@ -1,6 +1,7 @@
 """A bounded queue drained in batches by one background thread, with bounded exit.
 
-Shared by the OTLP log record processor and the Codex backend sink. ``put`` never blocks;
+Shared by the OTLP log record processor and, through :class:`BatchingSink`, the console,
+file and Codex backend sinks. ``put`` never blocks;
 a full queue drops the new item (counted ``export_queue_full``). ``flush`` and
 ``shutdown`` wait at most their timeout; at the shutdown deadline every item not yet
 settled is counted dropped (``shutdown``) exactly once, even if a request is still in
@@ -18,8 +19,9 @@ from typing import Generic, TypeVar
 
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._retry import StopSignal
+from codex_telemetry.events import AnalyticsEvent
 
-__all__ = ["BatchWorker", "InFlight", "report_undelivered"]
+__all__ = ["BatchWorker", "BatchingSink", "InFlight", "report_undelivered"]
 
 _logger = logging.getLogger(__name__)
 
@@ -240,6 +242,57 @@ class BatchWorker(Generic[T]):
             self._shutdown_result = self._failed == 0 and self._settled == self._accepted
         report_undelivered(self._counters)
         return self._shutdown_result
+
+
+class BatchingSink:
+    """A sink whose events one :class:`BatchWorker` hands, batch by batch, to
+    :meth:`_deliver_batch` on its own thread; the console, file and Codex backend sinks.
+
+    ``export`` only queues, so a slow terminal, disk or network never stalls the SDK's
+    worker; ``force_flush`` and ``shutdown`` wait at most their timeout.
+    """
+
+    def __init__(
+        self,
+        delivery: DeliveryCounters,
+        *,
+        name: str,
+        max_queue_size: int,
+        batch_size: int,
+        interval: float,
+    ) -> None:
+        self._delivery = delivery
+        self._worker: BatchWorker[AnalyticsEvent] = BatchWorker(
+            self._deliver_batch,
+            delivery,
+            max_queue_size=max_queue_size,
+            batch_size=batch_size,
+            interval=interval,
+            name=name,
+        )
+
+    def _deliver_batch(
+        self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
+    ) -> None:
+        """Deliver ``events``, settling each through ``in_flight`` by ``stop.deadline``."""
+        raise NotImplementedError
+
+    @property
+    def delivery(self) -> DeliveryCounters:
+        """The counters this sink reports delivered and dropped events through."""
+        return self._delivery
+
+    def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
+        """Queue ``events`` for delivery; never blocks."""
+        self._worker.put(events)
+
+    def force_flush(self, timeout: float) -> bool:
+        """Deliver what was queued, waiting at most ``timeout`` seconds."""
+        return self._worker.flush(timeout)
+
+    def shutdown(self, timeout: float) -> bool:
+        """Deliver what was queued within ``timeout`` seconds, then stop."""
+        return self._worker.shutdown(timeout)
 
 
 def report_undelivered(delivery: DeliveryCounters) -> None:

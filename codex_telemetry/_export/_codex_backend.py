@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import requests
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._batching import BatchWorker, InFlight
+from codex_telemetry._export._batching import BatchingSink, InFlight
 from codex_telemetry._export._http import post_with_rules
 from codex_telemetry._export._retry import Attempt, RetryPolicy, StopSignal, deliver
 from codex_telemetry._version import __version__
@@ -32,7 +32,7 @@ def encode_events(events: Sequence[AnalyticsEvent]) -> bytes:
     ).encode("utf-8")
 
 
-class CodexBackendSink:
+class CodexBackendSink(BatchingSink):
     """POST events, in background batches, to ``{base_url}/codex/analytics-events/events``.
 
     Sends ``Authorization: Bearer <token>`` and, when given, ``chatgpt-account-id``;
@@ -63,16 +63,14 @@ class CodexBackendSink:
             headers["chatgpt-account-id"] = account_id
         self._headers = headers
         self._timeout = timeout
-        self._delivery = delivery
         self._policy = retry_policy or RetryPolicy()
         self._session = requests.Session()
-        self._worker: BatchWorker[AnalyticsEvent] = BatchWorker(
-            self._send_batch,
+        super().__init__(
             delivery,
+            name="codex-telemetry-backend",
             max_queue_size=max_queue_size,
             batch_size=batch_size,
             interval=interval,
-            name="codex-telemetry-backend",
         )
 
     def __repr__(self) -> str:
@@ -84,7 +82,7 @@ class CodexBackendSink:
         )
         return attempt
 
-    def _send_batch(
+    def _deliver_batch(
         self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
     ) -> None:
         deliver(
@@ -96,21 +94,8 @@ class CodexBackendSink:
             stop=stop,
         )
 
-    @property
-    def delivery(self) -> DeliveryCounters:
-        """The counters this sink reports delivered and dropped events through."""
-        return self._delivery
-
-    def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
-        """Queue ``events`` for sending; never blocks on the network."""
-        self._worker.put(events)
-
-    def force_flush(self, timeout: float) -> bool:
-        """Send what was queued, waiting at most ``timeout`` seconds."""
-        return self._worker.flush(timeout)
-
     def shutdown(self, timeout: float) -> bool:
         """Send what was queued within ``timeout`` seconds, then stop."""
-        delivered = self._worker.shutdown(timeout)
+        delivered = super().shutdown(timeout)
         self._session.close()
         return delivered

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._batching import BatchWorker, InFlight
+from codex_telemetry._export._batching import BatchingSink, InFlight
 from codex_telemetry._export._encoding import event_attributes
 from codex_telemetry._export._retry import StopSignal
 from codex_telemetry.events import AnalyticsEvent
@@ -24,7 +24,7 @@ def format_event(event: AnalyticsEvent) -> str:
     return f"{event.event_type} {json.dumps(event_attributes(event), ensure_ascii=False)}"
 
 
-class ConsoleSink:
+class ConsoleSink(BatchingSink):
     """Write each event as one line to ``stream`` (standard error when None).
 
     Lines are written by a background thread, so a slow terminal never stalls the worker.
@@ -39,17 +39,15 @@ class ConsoleSink:
         interval: float = 0.1,
     ) -> None:
         self._stream = stream
-        self._delivery = delivery
-        self._worker: BatchWorker[AnalyticsEvent] = BatchWorker(
-            self._write,
+        super().__init__(
             delivery,
+            name="codex-telemetry-console",
             max_queue_size=max_queue_size,
             batch_size=max_queue_size,
             interval=interval,
-            name="codex-telemetry-console",
         )
 
-    def _write(
+    def _deliver_batch(
         self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
     ) -> None:
         # Looked up per batch so that a replaced sys.stderr (pytest's capture) is honoured.
@@ -62,21 +60,3 @@ class ConsoleSink:
             in_flight.dropped(len(events), "console_error")
             return
         in_flight.exported(len(events))
-
-    @property
-    def delivery(self) -> DeliveryCounters:
-        """The counters this sink reports delivered and dropped events through."""
-        return self._delivery
-
-    def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
-        """Queue ``events`` for writing."""
-        self._worker.put(events)
-
-    def force_flush(self, timeout: float) -> bool:
-        """Write what was queued, waiting at most ``timeout`` seconds."""
-        return self._worker.flush(timeout)
-
-    def shutdown(self, timeout: float) -> bool:
-        """Write what was queued within ``timeout`` seconds, then stop."""
-        delivered = self._worker.shutdown(timeout)
-        return delivered

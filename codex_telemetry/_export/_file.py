@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._batching import BatchWorker, InFlight
+from codex_telemetry._export._batching import BatchingSink, InFlight
 from codex_telemetry._export._retry import StopSignal
 from codex_telemetry.events import AnalyticsEvent
 
@@ -27,7 +27,7 @@ def event_line(event: AnalyticsEvent) -> str:
     return json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
-class FileSink:
+class FileSink(BatchingSink):
     """Append each event's wire JSON as one line to ``path``.
 
     The file is created with mode 0600 (an existing file keeps its mode) and opened in
@@ -45,20 +45,18 @@ class FileSink:
         interval: float = 1.0,
     ) -> None:
         self._path = path
-        self._delivery = delivery
         descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
         self._file = os.fdopen(descriptor, "a", encoding="utf-8")
         self._file_lock = threading.Lock()
-        self._worker: BatchWorker[AnalyticsEvent] = BatchWorker(
-            self._write,
+        super().__init__(
             delivery,
+            name="codex-telemetry-file",
             max_queue_size=max_queue_size,
             batch_size=batch_size,
             interval=interval,
-            name="codex-telemetry-file",
         )
 
-    def _write(
+    def _deliver_batch(
         self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
     ) -> None:
         text = "".join(event_line(event) + "\n" for event in events)
@@ -76,22 +74,9 @@ class FileSink:
             return
         in_flight.exported(len(events))
 
-    @property
-    def delivery(self) -> DeliveryCounters:
-        """The counters this sink reports delivered and dropped events through."""
-        return self._delivery
-
-    def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
-        """Queue ``events`` for writing."""
-        self._worker.put(events)
-
-    def force_flush(self, timeout: float) -> bool:
-        """Write and flush what was queued, waiting at most ``timeout`` seconds."""
-        return self._worker.flush(timeout)
-
     def shutdown(self, timeout: float) -> bool:
         """Write what was queued within ``timeout`` seconds, then close the file."""
-        delivered = self._worker.shutdown(timeout)
+        delivered = super().shutdown(timeout)
         with self._file_lock:
             if not self._file.closed:
                 try:
