@@ -71,8 +71,11 @@ _FACT_TYPES: Final[tuple[type, ...]] = get_args(Fact)
 _DEDUPE_CAPACITY: Final = 4096
 _DEFAULT_FLUSH_TIMEOUT: Final = 30.0
 # Extra time granted to a sink's shutdown beyond what the caller asked, so that a sink
-# that honours its timeout exactly is not reported as hung.
-_SHUTDOWN_GRACE: Final = 0.05
+# that honours its timeout exactly is not reported as hung. It must exceed the time the
+# batching sinks themselves take past their deadline (``_batching._JOIN_GRACE``, 0.1 s)
+# to give up on a request still in flight and say what was lost: cut shorter, exit
+# logged a second, partial count over the sink's own report.
+_SHUTDOWN_GRACE: Final = 0.25
 _LOG_INTERVAL: Final = 60.0
 
 # What track_fact does with a fact, by its type. Small ints: the hot path compares them.
@@ -528,11 +531,14 @@ class Telemetry:
         stuck = stats.events_produced - stats.events_exported - stats.events_dropped_total
         unreduced = stats.facts_accepted - self._processed.value
         if stuck > 0 or unreduced > 0:
+            # A sink that did not finish its shutdown has not reported what it dropped
+            # either: count every event not delivered, so that this one line is the total.
+            undelivered = stats.events_produced - stats.events_exported if stuck > 0 else 0
             _logger.warning(
                 "codex_telemetry: %d analytics events were not delivered before exit, and "
                 "%d facts were not processed (shutdown_timeout %.1f s reached); "
                 "your program is unaffected",
-                max(stuck, 0),
+                max(undelivered, 0),
                 max(unreduced, 0),
                 self._settings.shutdown_timeout,
             )

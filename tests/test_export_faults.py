@@ -552,6 +552,59 @@ def test_a_process_with_a_hung_collector_exits_within_the_shutdown_timeout(
     assert "2000 analytics events were not delivered" in child.stderr
 
 
+_OVERFLOWING_CHILD = """
+import sys, time
+import codex_telemetry
+from codex_telemetry import facts
+
+codex_telemetry.init(
+    otlp={"endpoint": sys.argv[1], "protocol": sys.argv[2]},
+    shutdown_timeout=1.0,
+    max_export_queue_size=100,
+    export_batch_size=50,
+    export_interval=0.05,
+)
+tracking = facts.TrackingContext(model_slug="gpt-5", thread_id="t", turn_id="u")
+for batch in range(3):
+    mentions = [
+        facts.AppInvocation(connector_id=f"c{n}", app_name="app", invocation_type="explicit")
+        for n in range(100)
+    ]
+    codex_telemetry.track_fact(facts.AppMentioned(tracking=tracking, mentions=mentions))
+time.sleep(0.5)  # a batch is in flight to the hung collector, the export queue overflowed
+"""
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_exit_with_a_hung_collector_says_once_how_many_of_all_events_were_lost(
+    protocol: str, tmp_path: Path
+) -> None:
+    receiver: GrpcReceiver | HttpReceiver = (
+        GrpcReceiver(default=GrpcReply(hang=True))
+        if protocol == "grpc"
+        else HttpReceiver(default=HttpReply(hang=True))
+    )
+    with receiver:
+        endpoint = receiver.endpoint if isinstance(receiver, GrpcReceiver) else receiver.url()
+        child = subprocess.run(
+            [sys.executable, "-c", _OVERFLOWING_CHILD, endpoint, protocol],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CODEX_"))},
+        )
+    assert child.returncode == 0, child.stderr
+    lines = [line for line in child.stderr.splitlines() if "not delivered" in line]
+    # One line, and it counts the events the full export queue refused as well as the
+    # batch the collector never answered: 300 events were produced, none delivered.
+    assert len(lines) == 1, child.stderr
+    assert lines[0].startswith("codex_telemetry: 300 analytics events were not delivered ("), lines[
+        0
+    ]
+
+
 def test_flushing_a_host_provider_whose_collector_hangs_is_bounded() -> None:
     with HttpReceiver(default=HttpReply(hang=True)) as receiver:
         provider = LoggerProvider(shutdown_on_exit=False)
