@@ -11,10 +11,11 @@ after it was tracked.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
-from pydantic import BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict
 from pydantic.dataclasses import dataclass
 
 __all__ = [
@@ -121,9 +122,37 @@ RejectionReason: TypeAlias = Literal[
     "empty_input",
     "input_too_large",
 ]
+
+
+def _plain_json(value: Any) -> Any:
+    """A copy of ``value`` made of dicts, lists and JSON scalars; ValueError if it is not JSON."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        raise ValueError(f"codex_error_info must be JSON, and {value!r} is not a JSON number")
+    if isinstance(value, Mapping):
+        copy: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(
+                    f"codex_error_info must be JSON, whose object keys are strings, not {key!r}"
+                )
+            copy[key] = _plain_json(item)
+        return copy
+    if isinstance(value, list | tuple):
+        return [_plain_json(item) for item in value]
+    raise ValueError(
+        f"codex_error_info must be JSON, and a {type(value).__name__} is not a JSON value"
+    )
+
+
 # The protocol's camelCase form: a unit variant is a string ("usageLimitExceeded"), a
-# variant with data an object ({"httpConnectionFailed": {"httpStatusCode": 502}}).
-CodexErrorInfo: TypeAlias = str | Mapping[str, Any]
+# variant with data an object ({"httpConnectionFailed": {"httpStatusCode": 502}}). It is
+# passed through to the wire unchanged, so it is checked to be JSON, and copied (into
+# dicts and lists) so that the caller's later changes do not reach the event.
+CodexErrorInfo: TypeAlias = Annotated[str | Mapping[str, Any], AfterValidator(_plain_json)]
 
 SubmissionType: TypeAlias = Literal["default", "queued"]
 SandboxPolicy: TypeAlias = Literal[

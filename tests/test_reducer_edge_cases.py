@@ -1,0 +1,115 @@
+"""Edge cases of facts and the reducer that the rule-by-rule tests do not reach."""
+
+from __future__ import annotations
+
+import json
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from codex_telemetry.facts import TurnError
+from tests.test_reducer import full_turn, make_reducer, preamble, run, turn_completed
+
+# The section 6 turn event, failed with ``turn_error`` as given.
+FAILED_TURN_EVENT: dict[str, Any] = {
+    "event_type": "codex_turn_event",
+    "event_params": {
+        "thread_id": "thread-2",
+        "turn_id": "turn-2",
+        "submission_type": None,
+        "app_server_client": {
+            "product_client_id": "codex-tui",
+            "client_name": "codex-tui",
+            "client_version": "1.0.0",
+            "rpc_transport": "stdio",
+            "experimental_api_enabled": None,
+        },
+        "runtime": {
+            "codex_rs_version": "0.1.0",
+            "runtime_os": "macos",
+            "runtime_os_version": "15.3.1",
+            "runtime_arch": "aarch64",
+        },
+        "ephemeral": False,
+        "thread_source": "user",
+        "initialization_mode": "new",
+        "subagent_source": None,
+        "parent_thread_id": None,
+        "model": "gpt-5",
+        "model_provider": "openai",
+        "sandbox_policy": "read_only",
+        "reasoning_effort": None,
+        "reasoning_summary": None,
+        "service_tier": "default",
+        "approval_policy": "on-request",
+        "approvals_reviewer": "guardian_subagent",
+        "sandbox_network_access": True,
+        "collaboration_mode": "plan",
+        "personality": None,
+        "num_input_images": 1,
+        "is_first_turn": True,
+        "status": "failed",
+        "turn_error": {"httpConnectionFailed": {"httpStatusCode": 502, "hops": [1, 2]}},
+        "steer_count": 0,
+        "total_tool_call_count": None,
+        "shell_command_count": None,
+        "file_change_count": None,
+        "mcp_tool_call_count": None,
+        "dynamic_tool_call_count": None,
+        "subagent_tool_call_count": None,
+        "web_search_count": None,
+        "image_generation_count": None,
+        "input_tokens": 123,
+        "cached_input_tokens": 45,
+        "output_tokens": 140,
+        "reasoning_output_tokens": 13,
+        "total_tokens": 321,
+        "duration_ms": 1234,
+        "started_at": 455,
+        "completed_at": 456,
+    },
+}
+
+
+def failed_turn_events(error: TurnError) -> list[dict[str, Any]]:
+    reducer = make_reducer()
+    preamble(reducer)
+    return run(reducer, *full_turn()[:-1], turn_completed(status="failed", error=error))
+
+
+# --- codex_error_info: JSON, passed through unchanged ------------------------------------
+
+
+def test_error_info_held_in_other_mappings_becomes_plain_json() -> None:
+    info = MappingProxyType(
+        {"httpConnectionFailed": MappingProxyType({"httpStatusCode": 502, "hops": (1, 2)})}
+    )
+    events = failed_turn_events(TurnError("bad gateway", info))
+    assert events == [FAILED_TURN_EVENT]
+    assert json.loads(json.dumps(events)) == [FAILED_TURN_EVENT]
+
+
+def test_error_info_is_copied_when_the_fact_is_built() -> None:
+    inner: dict[str, Any] = {"httpStatusCode": 502, "hops": [1, 2]}
+    info: dict[str, Any] = {"httpConnectionFailed": inner}
+    error = TurnError("bad gateway", info)
+    inner["httpStatusCode"] = 999
+    info["later"] = True
+    assert failed_turn_events(error) == [FAILED_TURN_EVENT]
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"httpConnectionFailed": {"httpStatusCode": {1, 2}}},
+        {"httpConnectionFailed": {3: "not a string key"}},
+        {"httpConnectionFailed": b"bytes"},
+        {"httpConnectionFailed": object()},
+        {"httpConnectionFailed": float("nan")},
+    ],
+)
+def test_error_info_that_is_not_json_fails_at_construction(info: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="codex_error_info"):
+        TurnError("boom", info)
