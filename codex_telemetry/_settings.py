@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +30,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from codex_telemetry._version import __version__
 
@@ -47,6 +53,10 @@ _PREFIX = "CODEX_TELEMETRY_"
 _HTTP_DEFAULT_ENDPOINT = "http://localhost:4318/v1/logs"
 _GRPC_DEFAULT_ENDPOINT = "localhost:4317"
 _TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+# Durations are waited on with threading primitives, which refuse an infinite or longer
+# one: it would raise at shutdown instead of at init(). Half the limit leaves room for
+# the graces added on top, and is still years.
+_MAX_SECONDS = threading.TIMEOUT_MAX / 2
 
 # Settings whose value must never appear in an error message, a repr or a log line.
 _SECRET_PATHS = frozenset({("otlp", "headers"), ("codex_backend", "token")})
@@ -136,7 +146,7 @@ class OTLPSettings(BaseModel):
     headers: SecretStr | None = None
     """``CODEX_TELEMETRY_OTLP__HEADERS``: ``name=value,name2=value2``, URL-encoded (a mapping
     is accepted as an argument). Secret: never shown; read it with :meth:`headers_dict`."""
-    timeout: float = Field(default=10.0, gt=0)
+    timeout: float = Field(default=10.0, gt=0, le=_MAX_SECONDS, allow_inf_nan=False)
     """``CODEX_TELEMETRY_OTLP__TIMEOUT`` in seconds (the ``OTEL_*`` fallbacks are in
     milliseconds, as the OpenTelemetry specification says); default 10."""
     compression: Literal["gzip", "none"] = "gzip"
@@ -206,7 +216,7 @@ class CodexBackendSettings(BaseModel):
     ``exporter`` is ``codex_backend``."""
     account_id: str | None = None
     """``CODEX_TELEMETRY_CODEX_BACKEND__ACCOUNT_ID``: sent as ``ChatGPT-Account-Id``."""
-    timeout: float = Field(default=10.0, gt=0)
+    timeout: float = Field(default=10.0, gt=0, le=_MAX_SECONDS, allow_inf_nan=False)
     """``CODEX_TELEMETRY_CODEX_BACKEND__TIMEOUT`` in seconds; default 10."""
 
 
@@ -223,7 +233,7 @@ class ReducerSettings(BaseModel):
     """``CODEX_TELEMETRY_REDUCER__MAX_PENDING_REQUESTS``: requests awaiting a response."""
     max_turns: PositiveInt | None = None
     """``CODEX_TELEMETRY_REDUCER__MAX_TURNS``: turns awaiting completion."""
-    idle_seconds: float | None = Field(default=None, gt=0)
+    idle_seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     """``CODEX_TELEMETRY_REDUCER__IDLE_SECONDS``: state untouched this long may be evicted."""
 
     def given(self) -> dict[str, Any]:
@@ -284,9 +294,9 @@ class TelemetrySettings(BaseSettings):
     """``CODEX_TELEMETRY_MAX_EXPORT_QUEUE_SIZE``: events waiting for export; default 2048."""
     export_batch_size: PositiveInt = 512
     """``CODEX_TELEMETRY_EXPORT_BATCH_SIZE``: events per export request; default 512."""
-    export_interval: float = Field(default=1.0, gt=0)
+    export_interval: float = Field(default=1.0, gt=0, le=_MAX_SECONDS, allow_inf_nan=False)
     """``CODEX_TELEMETRY_EXPORT_INTERVAL``: seconds between exports; default 1."""
-    shutdown_timeout: float = Field(default=1.0, ge=0)
+    shutdown_timeout: float = Field(default=1.0, ge=0, le=_MAX_SECONDS, allow_inf_nan=False)
     """``CODEX_TELEMETRY_SHUTDOWN_TIMEOUT``: the most exit waits for delivery, in seconds;
     default 1."""
     strict: bool | None = None
@@ -463,6 +473,17 @@ def _problems(error: ValidationError, arguments: Mapping[str, Any]) -> list[str]
     return problems
 
 
+_UNPARSABLE_FIELD = re.compile(r'field "([^"]+)"')
+
+
+def _unparsable(error: SettingsError) -> str:
+    found = _UNPARSABLE_FIELD.search(str(error))
+    if found is None:
+        return f"settings: {error}"
+    field = found.group(1)
+    return f"{field} ({_variable((field,))}): not a valid JSON object"
+
+
 def _check_exporter(settings: TelemetrySettings) -> list[str]:
     if settings.exporter == "file" and settings.file.path is None:
         return [f"file.path ({_variable(('file', 'path'))}): required when exporter is 'file'"]
@@ -482,6 +503,9 @@ def load_settings(
     except ValidationError as error:
         # ``from None``: the pydantic error quotes inputs, and an input may be a secret.
         raise ConfigurationError(_problems(error, arguments)) from None
+    except SettingsError as error:
+        # A group variable (``CODEX_TELEMETRY_OTLP``) whose value is not JSON.
+        raise ConfigurationError([_unparsable(error)]) from None
     problems = _check_exporter(settings)
     if problems:
         raise ConfigurationError(problems)

@@ -205,6 +205,23 @@ def test_precedence(
             "codex_backend.token (CODEX_TELEMETRY_CODEX_BACKEND__TOKEN): "
             "required when exporter is 'codex_backend'",
         ),
+        (
+            {"CODEX_TELEMETRY_OTLP": '{"endpoint": '},
+            {},
+            "otlp (CODEX_TELEMETRY_OTLP): not a valid JSON object",
+        ),
+        (
+            {"CODEX_TELEMETRY_SHUTDOWN_TIMEOUT": "inf"},
+            {},
+            "shutdown_timeout (CODEX_TELEMETRY_SHUTDOWN_TIMEOUT): "
+            "'inf' is invalid: input should be a finite number",
+        ),
+        (
+            {"CODEX_TELEMETRY_EXPORT_INTERVAL": "inf"},
+            {},
+            "export_interval (CODEX_TELEMETRY_EXPORT_INTERVAL): "
+            "'inf' is invalid: input should be a finite number",
+        ),
         ({}, {"exportr": "console"}, "exportr: unknown setting"),
         (
             {"CODEX_TELEMETRY_REDUCER__MAX_TURN": "3"},
