@@ -264,8 +264,7 @@ class Telemetry:
 
         ``timeout`` in seconds; None waits up to 30 s.
         """
-        if timeout is None:
-            timeout = _DEFAULT_FLUSH_TIMEOUT
+        timeout = _bounded(_DEFAULT_FLUSH_TIMEOUT if timeout is None else timeout)
         if not self._active:
             return True
         if self._routes is _AFTER_SHUTDOWN_ROUTES:
@@ -290,8 +289,7 @@ class Telemetry:
         a shutdown in progress on another thread). Facts tracked afterwards are counted
         as dropped ``after_shutdown``.
         """
-        if timeout is None:
-            timeout = self._settings.shutdown_timeout
+        timeout = _bounded(self._settings.shutdown_timeout if timeout is None else timeout)
         with self._lock:
             first = self._routes is not _AFTER_SHUTDOWN_ROUTES
             self._routes = _AFTER_SHUTDOWN_ROUTES
@@ -581,6 +579,15 @@ class Telemetry:
             except Exception:
                 self._internal_error(f"removing the {name!r} instrumentation")
         self._instrumented.clear()
+
+
+def _bounded(timeout: float) -> float:
+    """``timeout`` as the threading primitives accept it: an infinite or huge one would
+    raise ``OverflowError`` into the caller, a NaN or negative one means "do not wait".
+    Half the platform's limit leaves room for the graces added on top (still years)."""
+    if not timeout > 0.0:
+        return 0.0
+    return min(timeout, threading.TIMEOUT_MAX / 2)
 
 
 def _count_value(count: itertools.count[int]) -> int:

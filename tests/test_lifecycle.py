@@ -364,3 +364,14 @@ def test_a_second_shutdown_waits_for_the_first_and_shares_its_result() -> None:
         assert results == [False]
     finally:
         sink.release.set()
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e300])
+def test_an_unbounded_timeout_waits_as_long_as_needed_and_never_raises(timeout: float) -> None:
+    sink = InMemorySink()
+    client = Telemetry(load_settings(), sink=sink)
+    client.track_fact(hook_run())
+    assert client.flush(timeout) is True
+    assert client.shutdown(timeout) is True
+    assert client.shutdown(timeout) is True
+    assert len(sink.events) == 1
