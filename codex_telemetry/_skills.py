@@ -103,8 +103,9 @@ def skill_id_for_local_skill(
     return hashlib.sha1(raw_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-# scheme://[userinfo@]host... : the user-info of a URL with a scheme.
-_URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?#@]*)@")
+# scheme://[userinfo@]host... : the user-info of a URL with a scheme. It runs to the last
+# "@" of the authority, so that a password holding an unencoded "@" goes entirely.
+_URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?#]*)@")
 _SSH_SCHEMES = frozenset({"ssh://", "git+ssh://", "ssh+git://"})
 
 

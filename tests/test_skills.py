@@ -119,6 +119,10 @@ def test_skill_id_accepts_path_objects() -> None:
         ("ssh://git:secret@host:22/r.git", "ssh://git@host:22/r.git"),
         ("git+ssh://me:pw@host/r", "git+ssh://me@host/r"),
         ("ssh://:pw@host/r", "ssh://host/r"),
+        # An unencoded "@" in a password: all of the user-info goes, up to the last "@".
+        ("https://user:p@ss@host/x.git", "https://host/x.git"),
+        ("https://tok@en@host/x@y.git?a=b@c", "https://host/x@y.git?a=b@c"),
+        ("ssh://git:p@ss@host/r.git", "ssh://git@host/r.git"),
         ("git@github.com:org/repo.git", "git@github.com:org/repo.git"),
         ("/srv/git/repo.git", "/srv/git/repo.git"),
         ("file:///srv/git/repo.git", "file:///srv/git/repo.git"),
