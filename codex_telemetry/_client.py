@@ -348,20 +348,28 @@ class Telemetry:
     # --- the caller's side ----------------------------------------------------------------
 
     def _track_special(self, fact: Any, route: int | None) -> None:
-        if route == _APP_USED:
-            connector_id = fact.app.connector_id
-            if connector_id is None or self._first_time(
-                self._app_keys, (fact.tracking.turn_id, connector_id)
+        if route in (_APP_USED, _PLUGIN_USED, _SKILLS, _MENTIONS):
+            # The fields read here are the caller's value, read on the caller's thread: a
+            # fact that lacks them (built around validation) is refused, never raised on.
+            try:
+                if route == _APP_USED:
+                    connector_id = fact.app.connector_id
+                    key = None if connector_id is None else (fact.tracking.turn_id, connector_id)
+                elif route == _PLUGIN_USED:
+                    key = (fact.tracking.turn_id, fact.plugin.key)
+                else:
+                    key = None
+                    empty = not (fact.invocations if route == _SKILLS else fact.mentions)
+                hash(key)
+            except Exception:
+                self._refuse(fact, "a malformed ")
+                return
+            if route in (_SKILLS, _MENTIONS) and empty:
+                self._dropped["empty"].increment()
+            elif key is None or self._first_time(
+                self._app_keys if route == _APP_USED else self._plugin_keys, key
             ):
                 self._enqueue(fact)
-        elif route == _PLUGIN_USED:
-            if self._first_time(self._plugin_keys, (fact.tracking.turn_id, fact.plugin.key)):
-                self._enqueue(fact)
-        elif route in (_SKILLS, _MENTIONS):
-            if fact.invocations if route == _SKILLS else fact.mentions:
-                self._enqueue(fact)
-            else:
-                self._dropped["empty"].increment()
         elif route == _AFTER_SHUTDOWN:
             self._dropped["after_shutdown"].increment()
         else:
@@ -392,11 +400,11 @@ class Telemetry:
             keys.add(key)
             return True
 
-    def _refuse(self, value: object) -> None:
+    def _refuse(self, value: object, malformed: str = "") -> None:
         self._dropped["invalid"].increment()
         message = (
             "codex_telemetry.track_fact() takes a fact from codex_telemetry.facts, "
-            f"not {type(value).__module__}.{type(value).__qualname__}"
+            f"not {malformed}{type(value).__module__}.{type(value).__qualname__}"
         )
         if self._strict:
             raise TypeError(message)
