@@ -19,10 +19,12 @@ the client. A message it cannot read is counted and logged once.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import logging
 import re
+import reprlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -288,7 +290,7 @@ class _PendingThread:
 @dataclass(frozen=True, slots=True)
 class _PendingTurnStart:
     thread_id: str
-    params: _JsonObject
+    overrides: _JsonObject
     num_input_images: int
 
 
@@ -420,7 +422,13 @@ class AppServerObserver:
             method: Any = message.get("method")
             if direction == "received":
                 if method is None:
-                    if message.get("id") not in self._pending:
+                    response_id = message.get("id")
+                    if type(response_id) is not int and type(response_id) is not str:
+                        if response_id is None:
+                            return  # an error about a message the server could not read
+                        # Checked before the lookup: True or 1.0 would find request 1.
+                        raise _MalformedError("a JSON-RPC id must be an integer or a string")
+                    if response_id not in self._pending:
                         return
                 elif method not in _NOTIFICATIONS or "id" in message:
                     return  # uninteresting, or a request from the server
@@ -489,8 +497,12 @@ class AppServerObserver:
 
     def _remember(self, request_id: Any, pending: _Pending) -> None:
         if not isinstance(request_id, int | str) or isinstance(request_id, bool):
-            raise _MalformedError(f"a JSON-RPC id must be a number or a string, not {request_id!r}")
-        if len(self._pending) >= self._max_pending:
+            raise _MalformedError("a JSON-RPC id must be an integer or a string")
+        if request_id in self._pending:
+            # An id reused before its answer: the earlier request can no longer be matched.
+            del self._pending[request_id]
+            self._counts[_EVICTED] += 1
+        elif len(self._pending) >= self._max_pending:
             # The oldest request is the likeliest to have been answered out of view.
             del self._pending[next(iter(self._pending))]
             self._counts[_EVICTED] += 1
@@ -501,7 +513,8 @@ class AppServerObserver:
         if thread_id not in self._threads:
             return  # no thread response seen here: the turn could never make an event
         items = _user_inputs(params.get("input"))
-        self._remember(request_id, _PendingTurnStart(thread_id, params, _count_images(items)))
+        pending = _PendingTurnStart(thread_id, _turn_overrides(params), _count_images(items))
+        self._remember(request_id, pending)
         self._emit(Request(self._connection_id, request_id, TurnStartRequest(thread_id, items)))
 
     def _on_turn_steer_request(self, request_id: Any, params: _JsonObject) -> None:
@@ -599,7 +612,7 @@ class AppServerObserver:
             return  # evicted while the request was in flight
         is_first_turn = not state.has_turns
         state.has_turns = True
-        _apply_turn_overrides(state, pending.params)
+        _apply_turn_overrides(state, pending.overrides)
         if len(self._turns) >= self._max_turns:
             del self._turns[next(iter(self._turns))]
             self._counts[_EVICTED] += 1
@@ -640,8 +653,8 @@ class AppServerObserver:
         assert state.approvals_reviewer is not None
         # ``serviceTierForTurn`` applies to this turn only; "default" is the standard tier.
         service_tier = state.service_tier
-        if "serviceTierForTurn" in pending.params:
-            raw_tier = pending.params["serviceTierForTurn"]
+        if "serviceTierForTurn" in pending.overrides:
+            raw_tier = pending.overrides["serviceTierForTurn"]
             if raw_tier is not None:
                 service_tier = _SERVICE_TIERS.get(raw_tier) if isinstance(raw_tier, str) else None
         return TurnResolvedConfig(
@@ -862,7 +875,7 @@ def _session_source(raw: Any) -> SessionSource:
         sub_agent = raw.get("subAgent", raw.get("sub_agent"))
         if sub_agent is not None:
             return SubAgent(_subagent_source(sub_agent))
-    raise _MalformedError(f"unknown session source {raw!r}")
+    raise _MalformedError(f"unknown session source {reprlib.repr(raw)}")
 
 
 def _subagent_source(raw: Any) -> SubAgentSource:
@@ -886,7 +899,7 @@ def _subagent_source(raw: Any) -> SubAgentSource:
         other = raw.get("other")
         if isinstance(other, str):
             return Other(other)
-    raise _MalformedError(f"unknown sub-agent source {raw!r}")
+    raise _MalformedError(f"unknown sub-agent source {reprlib.repr(raw)}")
 
 
 def _user_inputs(raw: Any) -> tuple[UserInput, ...]:
@@ -915,7 +928,7 @@ def _count_images(items: tuple[UserInput, ...]) -> int:
 def _turn(raw: _JsonObject) -> Turn:
     status = _TURN_STATUSES.get(raw.get("status"))  # type: ignore[arg-type]
     if status is None:
-        raise _MalformedError(f"unknown turn status {raw.get('status')!r}")
+        raise _MalformedError(f"unknown turn status {reprlib.repr(raw.get('status'))}")
     error = None
     raw_error = raw.get("error")
     if isinstance(raw_error, Mapping):
@@ -1007,6 +1020,30 @@ def _apply_thread_config(state: _ThreadState, result: _JsonObject) -> None:
     mode = result.get("collaborationMode")
     if isinstance(mode, Mapping):
         state.collaboration_mode = _COLLABORATION_MODES.get(mode.get("mode"), "default")  # type: ignore[arg-type]
+
+
+# The ``turn/start`` parameters read when its response arrives.
+_TURN_OVERRIDES = (
+    "model",
+    "effort",
+    "summary",
+    "sandboxPolicy",
+    "approvalPolicy",
+    "approvalsReviewer",
+    "serviceTier",
+    "serviceTierForTurn",
+    "personality",
+    "collaborationMode",
+)
+
+
+def _turn_overrides(params: _JsonObject) -> _JsonObject:
+    """A copy of the overrides of ``turn/start`` parameters, without the input.
+
+    Copied because the request waits for its response: the client may reuse its objects
+    meanwhile, and the input (images as data URLs) can be large.
+    """
+    return {key: copy.deepcopy(params[key]) for key in _TURN_OVERRIDES if key in params}
 
 
 def _apply_turn_overrides(state: _ThreadState, params: _JsonObject) -> None:

@@ -1023,3 +1023,74 @@ def test_no_message_sequence_makes_the_observer_raise(
     assert stats.messages == len(sequence) + 2
     assert stats.track_errors == 0
     assert stats.facts == len(recorder.facts)
+
+
+# --- ids and remembered requests ------------------------------------------------------
+
+
+def test_a_turn_start_is_remembered_as_it_was_sent() -> None:
+    recorder = Recorder()
+    started_thread(recorder)
+    params: dict[str, Any] = {
+        "threadId": "thr-1",
+        "input": [{"type": "image", "url": "data:image/png;base64," + "A" * 1000}],
+        "effort": "high",
+        "collaborationMode": {"mode": "plan", "settings": {"model": "gpt-5-plan"}},
+    }
+    recorder.sent({"id": 2, "method": "turn/start", "params": params})
+    # A client may reuse its request objects once they are sent.
+    params["effort"] = "low"
+    params["collaborationMode"]["settings"]["model"] = "changed"
+    params["input"].clear()
+    response = {"id": 2, "result": {"turn": {"id": "turn-1", "status": "inProgress"}}}
+    config = resolved(recorder.received(response))
+    assert (config.reasoning_effort, config.model, config.num_input_images) == (
+        "high",
+        "gpt-5-plan",
+        1,
+    )
+
+
+def test_a_repeated_request_id_replaces_the_pending_request_and_is_counted() -> None:
+    recorder = Recorder(max_pending=2)
+    recorder.sent({"id": 1, "method": "thread/start", "params": {}})
+    recorder.sent({"id": 2, "method": "thread/start", "params": {}})
+    recorder.sent({"id": 2, "method": "thread/fork", "params": {}})
+    assert recorder.observer.stats().evicted == 1
+    (first,) = recorder.received({"id": 1, "result": thread_result("a")})
+    (second,) = recorder.received({"id": 2, "result": thread_result("b")})
+    assert isinstance(first, Response) and isinstance(first.response, ThreadStartResponse)
+    assert isinstance(second, Response) and isinstance(second.response, ThreadForkResponse)
+
+
+@pytest.mark.parametrize("bad_id", [True, 1.0, 2.5, {"a": 1}, [1]])
+def test_a_response_whose_id_is_no_json_rpc_id_answers_nothing(bad_id: Any) -> None:
+    recorder = Recorder()
+    recorder.sent({"id": 1, "method": "thread/start", "params": {}})
+    assert recorder.received({"id": bad_id, "result": thread_result("a")}) == []
+    assert recorder.observer.stats().malformed == 1
+    (fact,) = recorder.received({"id": 1, "result": thread_result("a")})
+    assert isinstance(fact, Response)
+
+
+def test_a_response_to_a_request_not_followed_is_not_malformed() -> None:
+    recorder = Recorder()
+    for message in (
+        {"id": 9, "result": {}},
+        {"id": "x", "result": {}},
+        {"id": None, "error": {"code": -32700, "message": "Parse error"}},
+    ):
+        assert recorder.received(message) == []
+    assert recorder.observer.stats().malformed == 0
+
+
+def test_a_huge_malformed_value_is_not_copied_into_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recorder = Recorder()
+    recorder.sent({"id": 1, "method": "thread/start", "params": {}})
+    result = thread_result()
+    result["thread"]["source"] = {"weird": "x" * 1_000_000}
+    assert recorder.received({"id": 1, "result": result}) == []
+    assert recorder.observer.stats().malformed == 1
+    assert sum(len(record.getMessage()) for record in caplog.records) < 1000
