@@ -52,6 +52,9 @@ class RepoLookup(Protocol):
 
 def _canonical(path: str) -> str:
     # Rust's fs::canonicalize fails on a missing path, and the caller then keeps it raw.
+    # An empty path is missing too (realpath would make it the working directory).
+    if not path:
+        return path
     try:
         return os.path.realpath(path, strict=True)
     except (OSError, ValueError):

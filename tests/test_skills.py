@@ -97,6 +97,20 @@ def test_normalize_keeps_a_missing_relative_path_raw() -> None:
     assert normalize_path_for_skill_id(None, None, "no/such/SKILL.md") == "no/such/SKILL.md"
 
 
+def test_normalize_keeps_an_empty_path_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rust's fs::canonicalize("") fails, so the raw (empty) path is kept: not the cwd.
+    monkeypatch.chdir(tmp_path)
+    assert normalize_path_for_skill_id(None, None, "") == ""
+    assert normalize_path_for_skill_id("u", str(tmp_path), "") == ""
+    # sha1("personal__doc")
+    assert (
+        skill_id_for_local_skill(None, None, "", "doc")
+        == hashlib.sha1(b"personal__doc").hexdigest()
+    )
+
+
 def test_skill_id_accepts_path_objects() -> None:
     assert (
         skill_id_for_local_skill(None, None, Path("/Users/abc/.codex/skills/doc/SKILL.md"), "doc")
