@@ -220,6 +220,7 @@ class Telemetry:
         self._processed = Counter()
         self._internal_errors = Counter()
         self._sink_error_drops = Counter()
+        self._sink_error_drops_at_last_flush = 0
 
     # --- public -------------------------------------------------------------------------
 
@@ -272,11 +273,16 @@ class Telemetry:
         deadline = time.monotonic() + timeout
         if not self._reach_marker(_Marker(stop=False), timeout):
             return False
+        # Events the sink raised on were lost on our side of it: like the sinks' own
+        # flushes, say False once for what was lost since the previous flush.
+        lost = self._sink_error_drops.value
+        clean = lost == self._sink_error_drops_at_last_flush
+        self._sink_error_drops_at_last_flush = lost
         sink = self._sink
         if sink is None:
-            return True
+            return clean
         try:
-            return bool(sink.force_flush(max(0.0, deadline - time.monotonic())))
+            return bool(sink.force_flush(max(0.0, deadline - time.monotonic()))) and clean
         except Exception:
             self._internal_error("flushing the sink")
             return False
@@ -304,7 +310,7 @@ class Telemetry:
             delivered = _call_with_deadline(sink.shutdown, max(0.0, deadline - time.monotonic()))
         with contextlib.suppress(Exception):  # the interpreter may be finalising
             atexit.unregister(self._at_exit)
-        self._shutdown_result = drained and delivered
+        self._shutdown_result = drained and delivered and self._sink_error_drops.value == 0
         self._shutdown_done.set()
         return self._shutdown_result
 
