@@ -218,6 +218,9 @@ class Telemetry:
         self._dropped = {reason: Counter() for reason in _DROP_REASONS}
         self._produced = Counter()
         self._processed = Counter()
+        # Facts put in the queue after the worker stopped (see _reclaim_stranded).
+        self._stranded = Counter()
+        self._worker_stopped = False
         self._internal_errors = Counter()
         self._sink_error_drops = Counter()
         self._sink_error_drops_at_last_flush = 0
@@ -320,6 +323,9 @@ class Telemetry:
 
     def stats(self) -> TelemetryStats:
         """A snapshot of the counters; cheap, from any thread, at any time."""
+        if self._worker_stopped:
+            self._reclaim_stranded()
+        stranded = self._stranded.value
         reducer = self._reducer
         evicted: Mapping[str, int] = MappingProxyType(
             dict(reducer.evictions) if reducer is not None else {}
@@ -329,12 +335,13 @@ class Telemetry:
         if sink_errors:
             events_dropped["sink_error"] = events_dropped.get("sink_error", 0) + sink_errors
         return TelemetryStats(
-            facts_accepted=_count_value(self._accepted),
+            facts_accepted=_count_value(self._accepted) - stranded,
             facts_filtered=_count_value(self._filtered),
             facts_deduplicated=self._deduplicated.value,
             facts_dropped=MappingProxyType(
                 {
                     **{reason: counter.value for reason, counter in self._dropped.items()},
+                    "after_shutdown": self._dropped["after_shutdown"].value + stranded,
                     "disabled": _count_value(self._disabled),
                 }
             ),
@@ -483,6 +490,7 @@ class Telemetry:
             if type(item) is _Marker:
                 if item.stop:
                     self._drain(queue, reducer)
+                    self._worker_stopped = True
                     item.done.set()
                     return
                 item.done.set()
@@ -500,6 +508,20 @@ class Telemetry:
                 item.done.set()
             else:
                 self._process(item, reducer)
+
+    def _reclaim_stranded(self) -> None:
+        """Count what the lock-free path of ``track_fact`` put in the queue after the
+        worker stopped (a thread that passed its check just before ``shutdown``) as
+        dropped after shutdown instead of accepted, and let it go."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except Empty:
+                return
+            if type(item) is _Marker:
+                item.done.set()
+            else:
+                self._stranded.increment()
 
     def _process(self, fact: Any, reducer: AnalyticsReducer | None) -> None:
         self._processed.increment()
