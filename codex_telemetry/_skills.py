@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -176,12 +177,26 @@ def _config_file(git_dir: Path) -> Path:
     return git_dir / "config"
 
 
+# Opening a named pipe for reading waits for a writer; without blocking, it returns at once.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
 def _read_text(path: Path) -> str | None:
+    """The start of a regular file; None for anything else (a pipe or a device would stall
+    the worker)."""
     try:
-        with path.open("rb") as file:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as file:
             data = file.read(_MAX_CONFIG_BYTES)
     except OSError:
         return None
+    finally:
+        os.close(fd)
     return data.decode("utf-8", errors="replace")
 
 

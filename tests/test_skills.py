@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -366,3 +367,23 @@ def test_the_root_of_a_skill_path_is_cached_for_max_age(tmp_path: Path) -> None:
     assert cached.root == str(tmp_path / "outer")
     now[0] = 60.0  # expired: the walk up finds the new, nearer repository
     assert lookup(str(skill)) == RepoInfo(str(tmp_path / "outer" / "inner"), "https://h/inner.git")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("fifo", ["config", "included"])
+def test_lookup_never_waits_on_a_pipe(tmp_path: Path, fifo: str) -> None:
+    # A pipe where a config file should be would block the reading worker forever.
+    config = '[include]\n\tpath = included\n[remote "origin"]\n\turl = https://h/r.git\n'
+    skill = make_repo(tmp_path / "project", None if fifo == "config" else config)
+    os.mkfifo(skill.parents[3] / ".git" / fifo)
+    found: list[RepoInfo | None] = []
+    worker = threading.Thread(target=lambda: found.append(GitRepoLookup()(str(skill))), daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    if worker.is_alive():  # unblock the reader so that the thread ends
+        with open(skill.parents[3] / ".git" / fifo, "w"):
+            pass
+        worker.join(timeout=5)
+        pytest.fail("the lookup blocked on a named pipe")
+    expected = None if fifo == "config" else "https://h/r.git"
+    assert found == [RepoInfo(str(tmp_path / "project"), expected)]
