@@ -88,7 +88,14 @@ _PLUGIN_USED: Final = 5
 _SKILLS: Final = 6
 _MENTIONS: Final = 7
 
-_DROP_REASONS: Final = ("queue_full", "invalid", "after_shutdown", "empty", "reentrant")
+_DROP_REASONS: Final = (
+    "queue_full",
+    "invalid",
+    "after_shutdown",
+    "empty",
+    "reentrant",
+    "no_worker",
+)
 
 
 def _routes(*, enabled: bool, general_analytics: bool) -> dict[type, int]:
@@ -451,7 +458,8 @@ class Telemetry:
                     target=self._run, name="codex-telemetry-worker", daemon=True
                 )
                 worker.start()
-            except Exception:
+            except Exception:  # e.g. no new threads while the interpreter shuts down
+                self._dropped["no_worker"].increment()
                 self._internal_error("starting the worker")
                 return False
             self._worker = worker
