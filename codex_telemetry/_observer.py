@@ -220,7 +220,8 @@ class ObserverStats:
     unrecognized: int
     """Turns whose configuration held a value this version cannot name (no resolved config)."""
     evicted: int
-    """Remembered requests, threads or turns dropped to keep the tables bounded."""
+    """Remembered requests, threads or turns dropped to keep the tables bounded, and
+    requests replaced by a later request with the same id."""
     track_errors: int
     """Calls to ``track`` that raised."""
 
