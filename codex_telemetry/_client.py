@@ -576,11 +576,21 @@ class Telemetry:
             # A sink that did not finish its shutdown has not reported what it dropped
             # either: count every event not delivered, so that this one line is the total.
             undelivered = stats.events_produced - stats.events_exported if stuck > 0 else 0
+            if undelivered <= 0:
+                # The sink said what it lost, if anything: a second "not delivered" line
+                # (of 0 events) would only contradict it.
+                _logger.warning(
+                    "codex_telemetry: %d facts were not processed before exit "
+                    "(shutdown_timeout %.1f s reached); your program is unaffected",
+                    unreduced,
+                    self._settings.shutdown_timeout,
+                )
+                return
             _logger.warning(
                 "codex_telemetry: %d analytics events were not delivered before exit, and "
                 "%d facts were not processed (shutdown_timeout %.1f s reached); "
                 "your program is unaffected",
-                max(undelivered, 0),
+                undelivered,
                 max(unreduced, 0),
                 self._settings.shutdown_timeout,
             )
