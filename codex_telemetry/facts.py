@@ -11,12 +11,14 @@ after it was tracked.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict
-from pydantic.dataclasses import dataclass
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationError
+from pydantic.dataclasses import dataclass, is_pydantic_dataclass
 
 __all__ = [
     "AppInvocation",
@@ -681,3 +683,41 @@ Fact: TypeAlias = (
     | Compaction
     | HookRun
 )
+
+
+# --- errors that name the field ----------------------------------------------------------
+
+
+def _name_positional_errors(cls: type) -> None:
+    """Make ``cls``'s validation errors name the field of a positional argument.
+
+    pydantic reports a positional argument by its index (``2``), while facts are often
+    built positionally; the error then says ``created_at`` as it would for a keyword.
+    A valid fact costs one more function call; only the failure path does more.
+    """
+    names = tuple(field.name for field in dataclasses.fields(cls))
+    validate = cls.__init__  # type: ignore[misc]
+
+    @functools.wraps(validate)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            validate(self, *args, **kwargs)
+        except ValidationError as error:
+            if not args:
+                raise
+            line_errors: list[Any] = []
+            for line in error.errors(include_url=False):
+                loc = line["loc"]
+                if loc and type(loc[0]) is int and loc[0] < len(names):
+                    line_errors.append({**line, "loc": (names[loc[0]], *loc[1:])})
+                else:
+                    line_errors.append(line)
+            raise ValidationError.from_exception_data(error.title, line_errors) from None
+
+    cls.__init__ = init  # type: ignore[misc]
+
+
+for _value in list(globals().values()):
+    if isinstance(_value, type) and is_pydantic_dataclass(_value):
+        _name_positional_errors(_value)
+del _value

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from codex_telemetry.facts import TurnError
-from tests.test_reducer import full_turn, make_reducer, preamble, run, turn_completed
+from codex_telemetry.facts import (
+    HookRun,
+    Request,
+    TextInput,
+    Thread,
+    TokenUsage,
+    TurnError,
+    TurnStartRequest,
+)
+from tests.test_reducer import TRACKING, full_turn, make_reducer, preamble, run, turn_completed
 
 # The section 6 turn event, failed with ``turn_error`` as given.
 FAILED_TURN_EVENT: dict[str, Any] = {
@@ -113,3 +122,39 @@ def test_error_info_is_copied_when_the_fact_is_built() -> None:
 def test_error_info_that_is_not_json_fails_at_construction(info: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="codex_error_info"):
         TurnError("boom", info)
+
+
+# --- facts name the field that is wrong, however they are built ---------------------------
+
+NOT_AN_INT: Any = "5"
+NOT_A_STATUS: Any = "done"
+NOT_A_SOURCE: Any = "bogus"
+NOT_AN_ID: Any = 3.0
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: Thread("t", False, True, "cli"), "created_at"),
+        (lambda: Thread("t", False, 1, NOT_A_SOURCE), "source"),
+        (lambda: Request(7, NOT_AN_ID, TurnStartRequest("t", ())), "request_id"),
+        (lambda: TurnError("boom", {"x": {1, 2}}), "codex_error_info"),
+        (lambda: TokenUsage(1, 2, 3, 4, NOT_AN_INT), "total_tokens"),
+        (lambda: HookRun(TRACKING, "PreToolUse", "user", NOT_A_STATUS), "status"),
+    ],
+)
+def test_a_wrong_positional_argument_is_named(build: Callable[[], object], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        build()
+    message = str(caught.value)
+    assert f"\n{field}\n" in message or f"\n{field}." in message, message
+
+
+def test_keyword_arguments_and_too_many_arguments_still_report_as_before() -> None:
+    with pytest.raises(ValidationError, match=r"\ncreated_at\n"):
+        Thread(id="t", ephemeral=False, created_at=True, source="cli")
+    with pytest.raises(ValidationError, match="unexpected_positional_argument"):
+        TextInput("a", "b")  # type: ignore[call-arg]
+    assert Thread("t", False, 1, "cli") == Thread(
+        id="t", ephemeral=False, created_at=1, source="cli"
+    )
