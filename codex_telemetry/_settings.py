@@ -30,6 +30,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -323,7 +324,7 @@ class TelemetrySettings(BaseSettings):
         """Arguments, environment, ``.env``; the ``OTEL_*`` fallbacks come after these."""
         if not cls._read_environment:
             return (init_settings,)
-        return (init_settings, env_settings, dotenv_settings)
+        return (init_settings, env_settings, _OwnVariablesOnly(dotenv_settings))
 
     @model_validator(mode="before")
     @classmethod
@@ -371,6 +372,32 @@ class TelemetrySettings(BaseSettings):
         if self.strict is not None:
             return self.strict
         return "PYTEST_CURRENT_TEST" in os.environ
+
+
+class _OwnVariablesOnly(PydanticBaseSettingsSource):
+    """The ``.env`` file without the variables of the other tools that share it.
+
+    With ``extra="forbid"``, pydantic-settings hands every variable of the file to the
+    model, so ``DATABASE_URL=...`` next to ours failed as an unknown setting. A
+    ``CODEX_TELEMETRY_*`` variable that names no setting is kept, and still reported.
+    """
+
+    def __init__(self, dotenv: PydanticBaseSettingsSource) -> None:
+        super().__init__(dotenv.settings_cls)
+        self._dotenv = dotenv
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: :meth:`__call__` reads through the wrapped source."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        prefix = _PREFIX.lower()
+        return {
+            name: value
+            for name, value in self._dotenv().items()
+            if name in fields or name.lower().startswith(prefix)
+        }
 
 
 def _service_name_in_resource_attributes() -> str | None:
@@ -506,6 +533,10 @@ def load_settings(
     except SettingsError as error:
         # A group variable (``CODEX_TELEMETRY_OTLP``) whose value is not JSON.
         raise ConfigurationError([_unparsable(error)]) from None
+    except UnicodeDecodeError:
+        raise ConfigurationError([".env: cannot be read as UTF-8 text"]) from None
+    except OSError as error:
+        raise ConfigurationError([f".env: cannot be read: {error.strerror}"]) from None
     problems = _check_exporter(settings)
     if problems:
         raise ConfigurationError(problems)

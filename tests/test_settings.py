@@ -343,3 +343,35 @@ def test_every_setting_documents_its_variable() -> None:
     for path, description in fields:
         variable = "CODEX_TELEMETRY_" + "__".join(part.upper() for part in path)
         assert variable in description, path
+
+
+def test_a_dotenv_file_shared_with_other_tools_is_fine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "DATABASE_URL=postgres://localhost/app\n"
+        "OPENAI_API_KEY=sk-not-ours\n"
+        "CODEX_TELEMETRY_EXPORTER=console\n"
+    )
+    assert load_settings().exporter == "console"
+
+
+def test_an_unknown_codex_telemetry_variable_in_dotenv_is_still_reported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("DATABASE_URL=x\nCODEX_TELEMETRY_EXPORTR=console\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.problems == ("codex_telemetry_exportr: unknown setting",)
+
+
+def test_a_dotenv_file_that_is_not_utf8_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_bytes(b"CODEX_TELEMETRY_EXPORTER=\xff\xfe\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.problems == (".env: cannot be read as UTF-8 text",)
