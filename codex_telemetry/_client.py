@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, get_args
 
 from codex_telemetry._export._base import DeliveryCounters, EventSink
 from codex_telemetry._settings import ConfigurationError, TelemetrySettings, load_settings
-from codex_telemetry._stats import Counter, TelemetryStats
+from codex_telemetry._stats import Counter, TelemetryStats, count_value
 from codex_telemetry.facts import (
     AppMentioned,
     AppUsed,
@@ -342,14 +342,14 @@ class Telemetry:
         if sink_errors:
             events_dropped["sink_error"] = events_dropped.get("sink_error", 0) + sink_errors
         return TelemetryStats(
-            facts_accepted=_count_value(self._accepted) - stranded,
-            facts_filtered=_count_value(self._filtered),
+            facts_accepted=count_value(self._accepted) - stranded,
+            facts_filtered=count_value(self._filtered),
             facts_deduplicated=self._deduplicated.value,
             facts_dropped=MappingProxyType(
                 {
                     **{reason: counter.value for reason, counter in self._dropped.items()},
                     "after_shutdown": self._dropped["after_shutdown"].value + stranded,
-                    "disabled": _count_value(self._disabled),
+                    "disabled": count_value(self._disabled),
                 }
             ),
             events_produced=self._produced.value,
@@ -642,11 +642,6 @@ def _bounded(timeout: float) -> float:
     if not timeout > 0.0:
         return 0.0
     return min(timeout, threading.TIMEOUT_MAX / 2)
-
-
-def _count_value(count: itertools.count[int]) -> int:
-    # count.__reduce__() -> (count, (next_value,)): how many next() calls so far.
-    return int(count.__reduce__()[1][0])
 
 
 def _delivery_of(sink: EventSink | None) -> DeliveryCounters:
