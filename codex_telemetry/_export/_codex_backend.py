@@ -32,6 +32,14 @@ def encode_events(events: Sequence[AnalyticsEvent]) -> bytes:
     ).encode("utf-8")
 
 
+def _encodable(event: AnalyticsEvent) -> bool:
+    try:
+        encode_events([event])
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class CodexBackendSink(BatchingSink):
     """POST events, in background batches, to ``{base_url}/codex/analytics-events/events``.
 
@@ -85,6 +93,20 @@ class CodexBackendSink(BatchingSink):
     def _deliver_batch(
         self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
     ) -> None:
+        try:
+            encode_events(events)
+        except UnicodeEncodeError:
+            # A lone surrogate (a file name decoded with surrogateescape) cannot be sent:
+            # drop that event alone, not the batch.
+            kept = [event for event in events if _encodable(event)]
+            lost = len(events) - len(kept)
+            _logger.warning(
+                "codex_telemetry: %d events hold text that is not valid UTF-8; dropped", lost
+            )
+            in_flight.dropped(lost, "encoding_error")
+            events = kept
+            if not events:
+                return
         deliver(
             events,
             self._attempt,

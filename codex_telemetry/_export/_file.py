@@ -27,6 +27,14 @@ def event_line(event: AnalyticsEvent) -> str:
     return json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class FileSink(BatchingSink):
     """Append each event's wire JSON as one line to ``path``.
 
@@ -60,19 +68,33 @@ class FileSink(BatchingSink):
         self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
     ) -> None:
         text = "".join(event_line(event) + "\n" for event in events)
+        written = len(events)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (a file name decoded with surrogateescape) cannot be
+            # written: drop that event alone, not the batch.
+            kept = [line for line in (event_line(event) + "\n" for event in events) if _utf8(line)]
+            lost = len(events) - len(kept)
+            _logger.warning(
+                "codex_telemetry: %d events hold text that is not valid UTF-8; dropped", lost
+            )
+            in_flight.dropped(lost, "encoding_error")
+            text = "".join(kept)
+            written = len(kept)
         try:
             with self._file_lock:
                 if self._file.closed:
-                    in_flight.dropped(len(events), "shutdown")
+                    in_flight.dropped(written, "shutdown")
                     return
                 # One write per batch: with O_APPEND, lines of concurrent writers never mix.
                 self._file.write(text)
                 self._file.flush()
         except OSError as error:
             _logger.warning("codex_telemetry: writing events to %s failed: %s", self._path, error)
-            in_flight.dropped(len(events), "file_error")
+            in_flight.dropped(written, "file_error")
             return
-        in_flight.exported(len(events))
+        in_flight.exported(written)
 
     def shutdown(self, timeout: float) -> bool:
         """Write what was queued within ``timeout`` seconds, then close the file."""
