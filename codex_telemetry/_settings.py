@@ -27,6 +27,7 @@ from pydantic import (
     PositiveInt,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -173,6 +174,20 @@ class OTLPSettings(BaseModel):
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
         if isinstance(raw, str):
             _parse_headers(raw)
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str, info: ValidationInfo) -> str:
+        # gRPC takes host:port as well; requests cannot send to anything but a URL, and
+        # would drop every event at run time instead of failing here.
+        protocol = info.data.get("protocol", "http/protobuf")
+        if value and protocol != "grpc":
+            parsed = urllib.parse.urlsplit(value)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ValueError(
+                    f"{value!r} is not an http:// or https:// URL, as {protocol} needs"
+                )
         return value
 
     @field_validator("certificate", "client_key", "client_certificate")

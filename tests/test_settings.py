@@ -222,6 +222,21 @@ def test_precedence(
             "export_interval (CODEX_TELEMETRY_EXPORT_INTERVAL): "
             "'inf' is invalid: input should be a finite number",
         ),
+        (
+            {},
+            {"otlp__endpoint": "localhost:4318/v1/logs"},
+            "otlp.endpoint (CODEX_TELEMETRY_OTLP__ENDPOINT): "
+            "'localhost:4318/v1/logs' is not an http:// or https:// URL, as http/protobuf needs",
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+            },
+            {},
+            "otlp.endpoint (OTEL_EXPORTER_OTLP_ENDPOINT): "
+            "'collector:4318/v1/logs' is not an http:// or https:// URL, as http/json needs",
+        ),
         ({}, {"exportr": "console"}, "exportr: unknown setting"),
         (
             {"CODEX_TELEMETRY_REDUCER__MAX_TURN": "3"},
