@@ -777,19 +777,17 @@ def _check_instrumentation_names(names: Sequence[str]) -> None:
     nothing, but a typo is still a configuration error)."""
     if not names:
         return
-    # Only the name table is read: the instrumentation modules stay unimported.
-    from codex_telemetry._instrumentation import _MODULES  # noqa: PLC0415
+    # Only the names are checked: the instrumentation modules stay unimported.
+    from codex_telemetry._instrumentation import check_name  # noqa: PLC0415
 
-    known = frozenset(_MODULES)
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise ConfigurationError(
-            [
-                f"instrument: unknown instrumentation {name!r}; known: "
-                + ", ".join(repr(k) for k in sorted(known))
-                for name in unknown
-            ]
-        )
+    problems = []
+    for name in names:
+        try:
+            check_name(name)
+        except ValueError as error:
+            problems.append(f"instrument: {error}")
+    if problems:
+        raise ConfigurationError(problems)
 
 
 def track_fact(fact: Fact) -> None:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from codex_telemetry.facts import Fact
 
-__all__ = ["FactTracker", "instrument", "instrumented", "uninstrument"]
+__all__ = ["FactTracker", "check_name", "instrument", "instrumented", "uninstrument"]
 
 _logger = logging.getLogger(__name__)
 
@@ -31,12 +31,21 @@ class FactTracker(Protocol):
         """Report one fact; must not block nor raise."""
 
 
-def _module_for(name: str) -> _Instrumentation:
+def check_name(name: str) -> str:
+    """The module implementing instrumentation ``name``, without importing it.
+
+    Raises:
+        ValueError: ``name`` is unknown; the message lists the known names.
+    """
     module_name = _MODULES.get(name)
     if module_name is None:
         known = ", ".join(repr(known) for known in sorted(_MODULES))
         raise ValueError(f"unknown instrumentation {name!r}; known: {known}")
-    module: _Instrumentation = importlib.import_module(module_name)
+    return module_name
+
+
+def _module_for(name: str) -> _Instrumentation:
+    module: _Instrumentation = importlib.import_module(check_name(name))
     return module
 
 
