@@ -23,7 +23,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.version import __version__ as otel_sdk_version
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._encoding import encode_attributes, request_to_json
+from codex_telemetry._export._encoding import request_to_json
 from codex_telemetry._export._factory import create_sink
 from codex_telemetry._export._otlp import (
     OTLPGrpcLogExporter,
@@ -632,51 +632,6 @@ def test_factory_emits_into_the_host_logger_provider(monkeypatch: pytest.MonkeyP
     sink.shutdown(1.0)
     [record] = memory.get_finished_logs()
     assert record.log_record.event_name == "skill_invocation"
-
-
-def test_cached_attribute_encoding_keeps_bool_int_and_identity_apart() -> None:
-    one = PluginUsedEvent(
-        plugin_id="a@b",
-        plugin_name="a",
-        marketplace_name="b",
-        has_skills=True,
-        mcp_server_count=1,
-        connector_ids=None,
-        product_client_id="codex_cli_rs",
-        thread_id="t",
-        turn_id="u",
-        model_slug="m",
-    )
-    attributes = {kv.key: kv.value for kv in encode_attributes(one)}
-    attributes_again = {kv.key: kv.value for kv in encode_attributes(one)}
-    assert attributes == attributes_again
-    assert attributes["has_skills"].WhichOneof("value") == "bool_value"
-    assert attributes["mcp_server_count"].WhichOneof("value") == "int_value"
-    assert attributes["connector_ids"].WhichOneof("value") is None
-
-    # An equal client at another address is encoded from its own values.
-    other_client = AppServerClient("other", None, None, "websocket", True)
-    event = ThreadInitializedEvent(
-        thread_id="thread-9",
-        app_server_client=other_client,
-        runtime=RUNTIME,
-        model="gpt-5",
-        ephemeral=True,
-        thread_source=None,
-        initialization_mode="forked",
-        subagent_source=None,
-        parent_thread_id=None,
-        created_at=0,
-    )
-    for _ in range(2):
-        decoded = {kv.key: python_value(kv.value) for kv in encode_attributes(event)}
-        assert decoded["app_server_client"] == {
-            "product_client_id": "other",
-            "client_name": None,
-            "client_version": None,
-            "rpc_transport": "websocket",
-            "experimental_api_enabled": True,
-        }
 
 
 def test_an_event_that_cannot_be_encoded_is_dropped_alone() -> None:

@@ -24,7 +24,6 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._encoding import encode_events_request
 from codex_telemetry._export._otlp import OTLPHttpLogExporter, OTLPSink, build_resource
 from codex_telemetry._export._wire import EncodedRequest, RecordWriter, any_value_bytes
 from codex_telemetry.events import (
@@ -227,12 +226,40 @@ def test_bytes_decode_to_the_reference_records() -> None:
     assert written.SerializeToString() == expected.SerializeToString()
 
 
-def test_bytes_match_the_message_encoder_and_stay_equal_when_cached() -> None:
-    writer = RecordWriter(RESOURCE.SerializeToString(), SCOPE.SerializeToString())
+def test_bytes_stay_equal_to_the_reference_when_cached() -> None:
+    writer = RecordWriter(
+        RESOURCE.SerializeToString(),
+        SCOPE.SerializeToString(),
+        resource_schema_url="s1",
+        scope_schema_url="s2",
+    )
     batch = [(event, 7) for event in EVENTS * 3]  # the second and third rounds hit the caches
-    reference = encode_events_request(RESOURCE, SCOPE, batch).SerializeToString()
+    reference = reference_request(EVENTS * 3, 7).SerializeToString()
     assert writer.request(batch).SerializeToString() == reference
     assert writer.request(batch).SerializeToString() == reference
+
+
+def test_an_equal_client_at_another_address_is_written_from_its_own_values() -> None:
+    # The writer caches a connection's client by identity: another object must not
+    # be served the cached bytes of the first.
+    writer = RecordWriter(b"", b"")
+    other = AppServerClient("other", None, None, "websocket", True)
+    moved = dataclasses.replace(TURN, app_server_client=other)
+    for event in (TURN, moved, moved):
+        record = LogRecord.FromString(writer.record(event, 1))
+        values = {kv.key: kv.value for kv in record.attributes}
+        assert values["app_server_client"] == reference_value(
+            event.to_dict()["event_params"]["app_server_client"]
+        )
+    assert values["app_server_client"] == reference_value(
+        {
+            "product_client_id": "other",
+            "client_name": None,
+            "client_version": None,
+            "rpc_transport": "websocket",
+            "experimental_api_enabled": True,
+        }
+    )
 
 
 def test_bool_and_int_of_one_name_are_kept_apart_by_the_caches() -> None:
