@@ -25,7 +25,12 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._otlp import OTLPHttpLogExporter, OTLPSink, build_resource
-from codex_telemetry._export._wire import EncodedRequest, RecordWriter, any_value_bytes
+from codex_telemetry._export._wire import (
+    EncodedRequest,
+    RecordWriter,
+    any_value_bytes,
+    resource_bytes,
+)
 from codex_telemetry.events import (
     AnalyticsEvent,
     AppMentionedEvent,
@@ -38,6 +43,7 @@ from codex_telemetry.events import (
     ThreadInitializedEvent,
     TurnEvent,
     TurnSteerEvent,
+    to_wire,
 )
 from codex_telemetry.facts import RuntimeMetadata
 from tests.otlp_receiver import HttpReceiver, records_of
@@ -351,3 +357,19 @@ def test_each_event_is_emitted_as_a_log_record_through_the_sdk_provider() -> Non
         "codex_turn_event",
     ]
     assert delivery.exported.value == 2
+
+
+def test_resource_bytes_are_what_the_official_classes_serialize() -> None:
+    attributes = [
+        ("service.name", "svc"),
+        ("process.pid", 4242),
+        ("debug", True),
+        ("ratio", 0.5),
+        ("tags", ("a", "b")),
+        ("empty", ""),
+    ]
+    expected = Resource(
+        attributes=[KeyValue(key=k, value=reference_value(to_wire(v))) for k, v in attributes]
+    )
+    assert resource_bytes(attributes) == expected.SerializeToString()
+    assert Resource.FromString(resource_bytes(attributes)) == expected

@@ -1,4 +1,4 @@
-"""OTLP values around the records: attributes as Python values, resource, scope, OTLP/JSON.
+"""OTLP values around the records: attributes as Python values, scope, OTLP/JSON.
 
 Every event becomes one log record whose attributes are the event's ``event_params``
 nested as they are, plus ``skill_id``/``skill_name`` for ``skill_invocation``. The
@@ -8,29 +8,20 @@ records themselves are written to protobuf bytes by :mod:`codex_telemetry._expor
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import (
-    AnyValue,
-    ArrayValue,
     InstrumentationScope,
-    KeyValue,
-    KeyValueList,
 )
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from codex_telemetry.events import AnalyticsEvent
 
 __all__ = [
     "SEVERITY_NUMBER_INFO",
     "SEVERITY_TEXT_INFO",
-    "encode_any_value",
-    "encode_resource",
     "encode_scope",
     "event_attributes",
     "request_to_json",
@@ -40,8 +31,6 @@ SEVERITY_NUMBER_INFO = 9
 """``SEVERITY_NUMBER_INFO`` of the OTel log data model."""
 SEVERITY_TEXT_INFO = "INFO"
 """The severity text sent with every event."""
-
-_field_names_by_type: dict[type, tuple[str, ...]] = {}
 
 
 def event_attributes(event: AnalyticsEvent) -> dict[str, Any]:
@@ -53,61 +42,6 @@ def event_attributes(event: AnalyticsEvent) -> dict[str, Any]:
     attributes: dict[str, Any] = {name: getattr(event, name) for name in event.top_level_fields}
     attributes.update(event.params())
     return attributes
-
-
-def _encode_dataclass(value: Any) -> AnyValue:
-    names = _field_names_by_type.get(type(value))
-    if names is None:
-        names = tuple(f.name for f in dataclasses.fields(value))
-        _field_names_by_type[type(value)] = names
-    return AnyValue(
-        kvlist_value=KeyValueList(
-            values=[
-                KeyValue(key=name, value=encode_any_value(getattr(value, name))) for name in names
-            ]
-        )
-    )
-
-
-def encode_any_value(value: Any) -> AnyValue:
-    """Encode a wire value (JSON values, tuples, frozen dataclasses) as an OTLP ``AnyValue``.
-
-    ``None`` becomes the empty ``AnyValue``, mappings and dataclasses become ``kvlist``
-    values in key order, sequences become arrays.
-    """
-    if value is None:
-        return AnyValue()
-    if isinstance(value, str):
-        return AnyValue(string_value=value)
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    if isinstance(value, tuple | list):
-        return AnyValue(array_value=ArrayValue(values=[encode_any_value(item) for item in value]))
-    if isinstance(value, dict):
-        return AnyValue(
-            kvlist_value=KeyValueList(
-                values=[
-                    KeyValue(key=str(key), value=encode_any_value(item))
-                    for key, item in value.items()
-                ]
-            )
-        )
-    if isinstance(value, bytes):
-        return AnyValue(bytes_value=value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _encode_dataclass(value)
-    raise TypeError(f"cannot encode a value of type {type(value).__name__} as an OTLP AnyValue")
-
-
-def encode_resource(attributes: Iterable[tuple[str, Any]]) -> Resource:
-    """An OTLP resource from ``(key, value)`` pairs."""
-    return Resource(
-        attributes=[KeyValue(key=key, value=encode_any_value(value)) for key, value in attributes]
-    )
 
 
 def encode_scope(name: str, version: str | None) -> InstrumentationScope:

@@ -44,7 +44,6 @@ from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._batching import BatchWorker, InFlight
 from codex_telemetry._export._encoding import (
     SEVERITY_TEXT_INFO,
-    encode_resource,
     encode_scope,
     event_attributes,
     request_to_json,
@@ -57,7 +56,7 @@ from codex_telemetry._export._retry import (
     StopSignal,
     deliver,
 )
-from codex_telemetry._export._wire import EncodedRequest, RecordWriter
+from codex_telemetry._export._wire import EncodedRequest, RecordWriter, resource_bytes
 from codex_telemetry._version import __version__
 from codex_telemetry.events import AnalyticsEvent
 
@@ -133,7 +132,7 @@ class _RecordEncoder:
         entry = self._writers.get(key)
         if entry is None or entry[0] is not resource or entry[1] is not scope:
             writer = RecordWriter(
-                encode_resource(resource.attributes.items()).SerializeToString(),
+                resource_bytes(resource.attributes.items()),
                 (
                     encode_scope(scope.name, scope.version) if scope is not None else PB2Scope()
                 ).SerializeToString(),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -23,7 +23,7 @@ from codex_telemetry._export._encoding import SEVERITY_NUMBER_INFO, SEVERITY_TEX
 from codex_telemetry.events import AnalyticsEvent, AppServerClient
 from codex_telemetry.facts import RuntimeMetadata
 
-__all__ = ["EncodedRequest", "RecordWriter", "any_value_bytes"]
+__all__ = ["EncodedRequest", "RecordWriter", "any_value_bytes", "resource_bytes"]
 
 _INT64_MIN: Final = -(1 << 63)
 _INT64_MAX: Final = (1 << 63) - 1
@@ -63,7 +63,8 @@ def _key_value_bytes(key: str, value: Any) -> bytes:
 
 
 def any_value_bytes(value: Any) -> bytes:
-    """The ``AnyValue`` message of a wire value (as ``encode_any_value`` builds it)."""
+    """The ``AnyValue`` message of a wire value: ``None`` the empty value, mappings and
+    dataclasses ``kvlist`` values in key order, sequences arrays."""
     if value is None:
         return b""
     if isinstance(value, str):
@@ -92,6 +93,11 @@ def any_value_bytes(value: Any) -> bytes:
             b"".join(_field(b"\x0a", _key_value_bytes(n, getattr(value, n))) for n in names),
         )
     raise TypeError(f"cannot encode a value of type {type(value).__name__} as an OTLP AnyValue")
+
+
+def resource_bytes(attributes: Iterable[tuple[str, Any]]) -> bytes:
+    """A ``Resource`` message holding ``(key, value)`` attributes."""
+    return b"".join(_field(b"\x0a", _key_value_bytes(key, value)) for key, value in attributes)
 
 
 class _Attribute:
