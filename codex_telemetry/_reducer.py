@@ -43,6 +43,7 @@ from codex_telemetry.events import (
     TurnSteerEvent,
 )
 from codex_telemetry.facts import (
+    AppInvocation,
     AppMentioned,
     AppUsed,
     Compaction,
@@ -70,6 +71,7 @@ from codex_telemetry.facts import (
     ThreadSpawn,
     ThreadStartResponse,
     TokenUsage,
+    TrackingContext,
     TurnCompletedNotification,
     TurnResolvedConfig,
     TurnStartedNotification,
@@ -587,33 +589,28 @@ class AnalyticsReducer:
         return events
 
     def _on_app_mentioned(self, fact: AppMentioned) -> list[AnalyticsEvent]:
-        tracking = fact.tracking
         return [
-            AppMentionedEvent(
-                connector_id=mention.connector_id,
-                thread_id=tracking.thread_id,
-                turn_id=tracking.turn_id,
-                app_name=mention.app_name,
-                product_client_id=self._originator,
-                invoke_type=mention.invocation_type,
-                model_slug=tracking.model_slug,
-            )
-            for mention in fact.mentions
+            self._app_event(AppMentionedEvent, fact.tracking, mention) for mention in fact.mentions
         ]
 
     def _on_app_used(self, fact: AppUsed) -> list[AnalyticsEvent]:
-        tracking, app = fact.tracking, fact.app
-        return [
-            AppUsedEvent(
-                connector_id=app.connector_id,
-                thread_id=tracking.thread_id,
-                turn_id=tracking.turn_id,
-                app_name=app.app_name,
-                product_client_id=self._originator,
-                invoke_type=app.invocation_type,
-                model_slug=tracking.model_slug,
-            )
-        ]
+        return [self._app_event(AppUsedEvent, fact.tracking, fact.app)]
+
+    def _app_event(
+        self,
+        event_class: type[AppMentionedEvent | AppUsedEvent],
+        tracking: TrackingContext,
+        app: AppInvocation,
+    ) -> AnalyticsEvent:
+        return event_class(
+            connector_id=app.connector_id,
+            thread_id=tracking.thread_id,
+            turn_id=tracking.turn_id,
+            app_name=app.app_name,
+            product_client_id=self._originator,
+            invoke_type=app.invocation_type,
+            model_slug=tracking.model_slug,
+        )
 
     def _on_plugin_used(self, fact: PluginUsed) -> list[AnalyticsEvent]:
         tracking = fact.tracking
