@@ -523,10 +523,11 @@ print(time.monotonic(), flush=True)
 """
 
 
-@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
-def test_a_process_with_a_hung_collector_exits_within_the_shutdown_timeout(
-    protocol: str, tmp_path: Path
-) -> None:
+def run_against_a_hung_collector(
+    script: str, protocol: str, tmp_path: Path
+) -> tuple[subprocess.CompletedProcess[str], float, int]:
+    """Run ``script`` in a child process against a collector that accepts and never
+    answers; return the child, when it had exited (monotonic), and the export attempts."""
     receiver: GrpcReceiver | HttpReceiver = (
         GrpcReceiver(default=GrpcReply(hang=True))
         if protocol == "grpc"
@@ -535,7 +536,7 @@ def test_a_process_with_a_hung_collector_exits_within_the_shutdown_timeout(
     with receiver:
         endpoint = receiver.endpoint if isinstance(receiver, GrpcReceiver) else receiver.url()
         child = subprocess.run(
-            [sys.executable, "-c", _CHILD, endpoint, protocol],
+            [sys.executable, "-c", script, endpoint, protocol],
             check=False,
             capture_output=True,
             text=True,
@@ -544,11 +545,19 @@ def test_a_process_with_a_hung_collector_exits_within_the_shutdown_timeout(
             env={k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CODEX_"))},
         )
         exited = time.monotonic()
+    return child, exited, receiver.attempts
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_a_process_with_a_hung_collector_exits_within_the_shutdown_timeout(
+    protocol: str, tmp_path: Path
+) -> None:
+    child, exited, attempts = run_against_a_hung_collector(_CHILD, protocol, tmp_path)
     assert child.returncode == 0, child.stderr
     # Both clocks are the system's monotonic clock: the difference is the time exit took.
     main_returned = float(child.stdout.strip())
     assert exited - main_returned < 1.0 + EXIT_MARGIN
-    assert receiver.attempts >= 1
+    assert attempts >= 1
     assert "2000 analytics events were not delivered" in child.stderr
 
 
@@ -579,22 +588,7 @@ time.sleep(0.5)  # a batch is in flight to the hung collector, the export queue 
 def test_exit_with_a_hung_collector_says_once_how_many_of_all_events_were_lost(
     protocol: str, tmp_path: Path
 ) -> None:
-    receiver: GrpcReceiver | HttpReceiver = (
-        GrpcReceiver(default=GrpcReply(hang=True))
-        if protocol == "grpc"
-        else HttpReceiver(default=HttpReply(hang=True))
-    )
-    with receiver:
-        endpoint = receiver.endpoint if isinstance(receiver, GrpcReceiver) else receiver.url()
-        child = subprocess.run(
-            [sys.executable, "-c", _OVERFLOWING_CHILD, endpoint, protocol],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-            env={k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CODEX_"))},
-        )
+    child, _, _ = run_against_a_hung_collector(_OVERFLOWING_CHILD, protocol, tmp_path)
     assert child.returncode == 0, child.stderr
     lines = [line for line in child.stderr.splitlines() if "not delivered" in line]
     # One line, and it counts the events the full export queue refused as well as the
