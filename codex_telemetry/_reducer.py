@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
+from codex_telemetry._internal_errors import log_internal_error
 from codex_telemetry._runtime import current_runtime
 from codex_telemetry._skills import (
     GitRepoLookup,
@@ -784,6 +785,7 @@ class AnalyticsReducer:
         try:
             return self._repo_lookup(skill_path)
         except Exception:  # an injected lookup that fails means "no repository"
+            log_internal_error("repo_lookup", "looking up a skill's repository")
             return None
 
     # --- state bookkeeping --------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import codex_telemetry
-from codex_telemetry import _client
+from codex_telemetry import _client, _gate
 from codex_telemetry._client import GENERAL_ANALYTICS_FACTS, Telemetry
 from codex_telemetry._reducer import AnalyticsReducer
 from codex_telemetry._runtime import current_runtime
@@ -581,8 +581,8 @@ def test_module_track_fact_reaches_the_default_client() -> None:
 
 
 def test_every_fact_type_has_a_route() -> None:
-    routes = _client._routes(enabled=True, general_analytics=True)
-    assert set(routes) == set(_client._FACT_TYPES)
+    routes = _gate.routes(enabled=True, general_analytics=True)
+    assert set(routes) == set(_gate.FACT_TYPES)
     assert len(routes) == 15
 
 
