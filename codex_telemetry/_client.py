@@ -93,8 +93,9 @@ class Telemetry(Gate):
             else:
                 assert self._sink_factory is not None
                 sink_now = self._sink_factory(delivery)
-            _lifecycle.register_fork_handler(self)
         self._reset_state(sink_now, delivery)
+        if self._active:
+            _lifecycle.register_fork_handler(self)
 
     def _reset_state(self, sink: EventSink | None, delivery: DeliveryCounters) -> None:
         """Fresh locks, queue, worker, dedupe keys and counters (at construction, and after
@@ -240,10 +241,9 @@ class Telemetry(Gate):
     def _uninstrument(self) -> None:
         try:
             for name in self._instrumented:
-                try:
+                doing = f"removing the {name!r} instrumentation"
+                with self._errors.handling("uninstrument", doing):
                     _setup.uninstrument(name)
-                except Exception:
-                    self._errors.report("uninstrument", f"removing the {name!r} instrumentation")
         finally:
             self._instrumented.clear()
 

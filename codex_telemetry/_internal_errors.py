@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -93,6 +94,10 @@ class RateLimitedLog:
         finally:
             self._guard.active = False
         return True
+
+    def reset_lock(self) -> None:
+        """A fresh lock, in a forked child (the parent's may have been held at the fork)."""
+        self._lock = threading.Lock()
 
     def suppressed(self, kind: str) -> int:
         """Repeats of ``kind`` not logged since its last line."""
@@ -172,6 +177,9 @@ class InternalErrors:
 PACKAGE_ERRORS: Final = InternalErrors()
 """The policy of code running outside any client's charge (a reducer or an observer used
 on its own, or a host thread): logged and counted, never raised."""
+
+if hasattr(os, "register_at_fork"):  # each client makes its own policy anew after a fork
+    os.register_at_fork(after_in_child=PACKAGE_ERRORS._log.reset_lock)
 
 
 def current() -> InternalErrors:

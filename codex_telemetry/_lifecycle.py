@@ -62,12 +62,8 @@ def call_with_deadline(
     result: list[bool] = []
 
     def call() -> None:
-        with errors.in_charge():
-            try:
-                result.append(bool(method(timeout)))
-            except Exception:
-                result.append(False)
-                errors.report("sink_shutdown", "shutting the sink down")
+        with errors.in_charge(), errors.handling("sink_shutdown", "shutting the sink down"):
+            result.append(bool(method(timeout)))
 
     helper = threading.Thread(target=call, name="codex-telemetry-shutdown", daemon=True)
     try:

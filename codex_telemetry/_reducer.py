@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from codex_telemetry._internal_errors import log_internal_error
+from codex_telemetry._internal_errors import handle_internal_errors
 from codex_telemetry._runtime import current_runtime
 from codex_telemetry._skills import (
     GitRepoLookup,
@@ -782,11 +782,10 @@ class AnalyticsReducer:
         ]
 
     def _lookup_repo(self, skill_path: str) -> RepoInfo | None:
-        try:
+        # An injected lookup that fails means "no repository".
+        with handle_internal_errors("repo_lookup", "looking up a skill's repository"):
             return self._repo_lookup(skill_path)
-        except Exception:  # an injected lookup that fails means "no repository"
-            log_internal_error("repo_lookup", "looking up a skill's repository")
-            return None
+        return None
 
     # --- state bookkeeping --------------------------------------------------------------
 

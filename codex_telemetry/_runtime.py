@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from codex_telemetry._internal_errors import log_internal_error
+from codex_telemetry._internal_errors import handle_internal_errors
 from codex_telemetry.facts import RuntimeMetadata
 
 __all__ = [
@@ -122,11 +122,10 @@ def current_runtime(codex_rs_version: str) -> RuntimeMetadata:
     without running ``lsb_release``; on other Unix systems it is ``platform.release()``.
     """
     os_name = rust_os_name(platform.system())
-    try:
+    raw_version = None
+    # A broken platform probe must not stop telemetry.
+    with handle_internal_errors("runtime_probe", "reading the OS version (reported as Unknown)"):
         raw_version = _raw_os_version(os_name)
-    except Exception:  # a broken platform probe must not stop telemetry
-        log_internal_error("runtime_probe", "reading the OS version (reported as Unknown)")
-        raw_version = None
     return RuntimeMetadata(
         codex_rs_version=codex_rs_version,
         runtime_os=os_name,

@@ -98,11 +98,10 @@ class Worker:
         sink = self.sink
         if sink is None:
             return clean
-        try:
-            return bool(sink.force_flush(timeout)) and clean
-        except Exception:
-            self._errors.report("sink_flush", "flushing the sink")
-            return False
+        flushed = False
+        with self._errors.handling("sink_flush", "flushing the sink"):
+            flushed = bool(sink.force_flush(timeout))
+        return flushed and clean
 
     def reclaim_stranded(self) -> None:
         """Count what the lock-free path of ``track_fact`` put in the queue after the
