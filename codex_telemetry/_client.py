@@ -185,10 +185,12 @@ class Telemetry(Gate):
         sink_errors = worker.sink_error_drops.value
         if sink_errors:
             events_dropped["sink_error"] = events_dropped.get("sink_error", 0) + sink_errors
-        facts = self._fact_counts(stranded)
-        facts["facts_dropped"] = MappingProxyType(facts["facts_dropped"])
+        accepted, filtered, deduplicated, dropped = self._fact_counts(stranded)
         return TelemetryStats(
-            **facts,
+            facts_accepted=accepted,
+            facts_filtered=filtered,
+            facts_deduplicated=deduplicated,
+            facts_dropped=dropped,
             events_produced=worker.produced.value,
             events_exported=worker.delivery.exported.value,
             events_dropped=MappingProxyType(events_dropped),
@@ -315,8 +317,11 @@ def track_fact(fact: Fact) -> None:
         next(client._disabled)
     elif route == ACCEPT:
         queue = client._queue
-        worker = client._worker
-        if worker.started and queue.qsize() < client._max_queue and worker.ident != _get_ident():
+        if (
+            client._worker_started
+            and queue.qsize() < client._max_queue
+            and client._worker_ident != _get_ident()
+        ):
             next(client._accepted)
             queue.put(fact)
         else:

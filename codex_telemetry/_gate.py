@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, get_args
 
 from codex_telemetry._stats import Counter, count_value
@@ -197,7 +198,11 @@ class Gate:
         """Fresh lock, dedupe keys and counters, in front of ``worker``."""
         self._lock = threading.Lock()
         self._worker = worker
+        # The worker's state the hot path reads, kept here so that it costs one
+        # attribute load each; set once, under the lock, when the worker starts.
         self._queue = worker.queue
+        self._worker_started = False
+        self._worker_ident: int | None = None
         self._errors = errors
         self._dedupe = Dedupe()
         # The counters the hot path bumps are bare itertools.count objects: next()
@@ -222,8 +227,11 @@ class Gate:
         elif route == ACCEPT:
             # _enqueue's common case, inline: one Python call fewer per fact.
             queue = self._queue
-            worker = self._worker
-            if worker.started and queue.qsize() < self._max_queue and worker.ident != _get_ident():
+            if (
+                self._worker_started
+                and queue.qsize() < self._max_queue
+                and self._worker_ident != _get_ident()
+            ):
                 next(self._accepted)
                 queue.put(fact)
             else:
@@ -238,19 +246,20 @@ class Gate:
             self._routes = AFTER_SHUTDOWN_ROUTES
         return first
 
-    def _fact_counts(self, stranded: int) -> dict[str, Any]:
-        """The ``facts_*`` fields of the stats; ``stranded`` facts were accepted too late."""
-        dropped: Mapping[str, int] = {
+    def _fact_counts(self, stranded: int) -> tuple[int, int, int, Mapping[str, int]]:
+        """Facts accepted, filtered, deduplicated and dropped by reason, for the stats;
+        ``stranded`` facts were queued after the worker stopped, so dropped after all."""
+        dropped = {
             **{reason: counter.value for reason, counter in self._dropped.items()},
             "after_shutdown": self._dropped["after_shutdown"].value + stranded,
             "disabled": count_value(self._disabled),
         }
-        return {
-            "facts_accepted": count_value(self._accepted) - stranded,
-            "facts_filtered": count_value(self._filtered),
-            "facts_deduplicated": self._dedupe.deduplicated.value,
-            "facts_dropped": dropped,
-        }
+        return (
+            count_value(self._accepted) - stranded,
+            count_value(self._filtered),
+            self._dedupe.deduplicated.value,
+            MappingProxyType(dropped),
+        )
 
     def _track_special(self, fact: Any, route: int | None) -> None:
         if route is None:
@@ -297,9 +306,9 @@ class Gate:
         if self._queue.qsize() >= self._max_queue:
             self._dropped["queue_full"].increment()
             return
-        if not self._worker.started and not self._start_worker():
+        if not self._worker_started and not self._start_worker():
             return
-        if self._worker.ident == _get_ident():
+        if self._worker_ident == _get_ident():
             # Tracked from inside the pipeline (a logging handler or a sink): looping
             # it back would feed the SDK its own output.
             self._dropped["reentrant"].increment()
@@ -312,14 +321,15 @@ class Gate:
             if self._routes is AFTER_SHUTDOWN_ROUTES:
                 self._dropped["after_shutdown"].increment()
                 return False
-            if self._worker.started:
+            if self._worker_started:
                 return True
             try:
-                self._worker.start()
+                self._worker_ident = self._worker.start()
             except Exception:  # e.g. no new threads while the interpreter shuts down
                 self._dropped["no_worker"].increment()
                 self._errors.report("worker_start", "starting the worker")
                 return False
+            self._worker_started = True
             self._on_worker_start()
             return True
 

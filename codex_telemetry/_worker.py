@@ -73,11 +73,15 @@ class Worker:
         """Events lost because the sink raised on them, or could not be made."""
         self._sink_error_drops_at_last_flush = 0
 
-    def start(self) -> None:
-        """Start the thread; raises when it cannot (e.g. at interpreter shutdown)."""
+    def start(self) -> int:
+        """Start the thread and return its ident; raises when it cannot (e.g. at
+        interpreter shutdown)."""
         thread = threading.Thread(target=self._run, name="codex-telemetry-worker", daemon=True)
-        thread.start()
+        thread.start()  # returns once the thread runs, its ident known
+        assert thread.ident is not None
+        self.ident = thread.ident
         self.started = True
+        return thread.ident
 
     def reach(self, marker: Marker, timeout: float) -> bool:
         """Queue ``marker`` behind every fact so far; wait until the worker reaches it."""
@@ -120,7 +124,6 @@ class Worker:
     # --- the worker's thread --------------------------------------------------------------
 
     def _run(self) -> None:
-        self.ident = threading.get_ident()
         with self._errors.in_charge():
             if self.sink is None and self._sink_factory is not None:
                 # Only in a forked child: its sink is made here, off the caller's thread.
