@@ -86,21 +86,27 @@ class Telemetry(Gate):
         self._shutdown_done = threading.Event()
         sink_now: EventSink | None = None
         delivery = DeliveryCounters()
+        errors = self._new_errors()
         if self._active:
             if sink is not None:
                 sink_now = sink
                 delivery = _delivery_of(sink)
             else:
                 assert self._sink_factory is not None
-                sink_now = self._sink_factory(delivery)
-        self._reset_state(sink_now, delivery)
+                with errors.in_charge():  # a sink may keep the policy for its own threads
+                    sink_now = self._sink_factory(delivery)
+        self._reset_state(sink_now, delivery, errors)
         if self._active:
             _lifecycle.register_fork_handler(self)
 
-    def _reset_state(self, sink: EventSink | None, delivery: DeliveryCounters) -> None:
+    def _new_errors(self) -> InternalErrors:
+        return InternalErrors(strict=self._strict, log=RateLimitedLog(_logger))
+
+    def _reset_state(
+        self, sink: EventSink | None, delivery: DeliveryCounters, errors: InternalErrors
+    ) -> None:
         """Fresh locks, queue, worker, dedupe keys and counters (at construction, and after
         fork)."""
-        errors = InternalErrors(strict=self._strict, log=RateLimitedLog(_logger))
         worker = Worker(
             sink=sink,
             sink_factory=self._sink_factory,
@@ -233,7 +239,7 @@ class Telemetry(Gate):
                 sink = None
             else:
                 delivery = _delivery_of(sink)
-        self._reset_state(sink, delivery)
+        self._reset_state(sink, delivery, self._new_errors())
 
     def _instrument(self, names: Sequence[str]) -> None:
         for name in names:

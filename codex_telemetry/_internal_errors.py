@@ -15,7 +15,9 @@ never reach the host program. Every place that catches one hands it to an
 Code that does not know its client (the reducer, the runtime probe, a sink) reports through
 :func:`log_internal_error` / :func:`handle_internal_errors`: on a thread a client is in
 charge of, the fault goes to that client's policy; elsewhere to a package-wide one that is
-never strict (strictness is a client's setting).
+never strict (strictness is a client's setting). A client makes its sink in its charge, so
+a sink that starts threads of its own keeps :func:`current` when it is made and runs them
+in ``errors.in_charge()``: their faults then count on that client too.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "PACKAGE_ERRORS",
     "InternalErrors",
     "RateLimitedLog",
+    "current",
     "handle_internal_errors",
     "log_internal_error",
 ]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import platform
+import threading
 from collections.abc import Iterator, Sequence
 
 import pytest
 
 from codex_telemetry import _runtime
 from codex_telemetry._client import Telemetry
+from codex_telemetry._export._base import DeliveryCounters, EventSink
 from codex_telemetry._internal_errors import (
     PACKAGE_ERRORS,
     InternalErrors,
     RateLimitedLog,
+    current,
     handle_internal_errors,
     log_internal_error,
 )
@@ -289,3 +292,38 @@ def test_a_failing_runtime_probe_is_counted_on_the_client_whose_worker_met_it(
     finally:
         client.shutdown(timeout=5)
         _runtime.current_runtime.cache_clear()
+
+
+class _ThreadedSink(InMemorySink):
+    """A sink with a thread of its own, as the batching sinks have."""
+
+    def __init__(self, delivery: DeliveryCounters) -> None:
+        super().__init__()
+        self.delivery = delivery
+        self.errors = current()  # the policy of the client making it
+
+    def fail_on_own_thread(self) -> None:
+        def run() -> None:
+            with self.errors.in_charge(), handle_internal_errors("batch", "sending a batch"):
+                raise OSError("connection reset")
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+
+
+def test_a_sink_made_by_a_client_reports_the_faults_of_its_own_threads_to_it() -> None:
+    made: list[_ThreadedSink] = []
+
+    def factory(delivery: DeliveryCounters) -> EventSink:
+        made.append(_ThreadedSink(delivery))
+        return made[-1]
+
+    client = Telemetry(load_settings(strict=True), sink_factory=factory)
+    try:
+        [sink] = made
+        assert sink.errors is not PACKAGE_ERRORS
+        sink.fail_on_own_thread()  # strict, yet not raised: no host call to raise into
+        assert client.stats().internal_errors == 1
+    finally:
+        client.shutdown(timeout=5)
