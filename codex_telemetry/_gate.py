@@ -3,8 +3,9 @@
 One dict lookup on the caller's thread routes a fact: accepted, filtered by the
 GeneralAnalytics flag (events.md section 5), disabled, or one of the routes that look
 inside the fact first (``AppUsed``/``PluginUsed`` are reported once per turn and connector
-or plugin; empty skill and mention lists are dropped). Everything here is cheap and never
-blocks: the dedupe lock guards one set operation.
+or plugin; empty skill and mention lists are dropped). Everything here is cheap: the dedupe
+lock guards one set operation, and the gate's lock is taken only to start the worker (once)
+and to close the gate.
 """
 
 from __future__ import annotations
