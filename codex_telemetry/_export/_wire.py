@@ -19,17 +19,29 @@ from typing import Any, Final
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from codex_telemetry._export._encoding import SEVERITY_NUMBER_INFO, SEVERITY_TEXT_INFO
+from codex_telemetry._export._encoding import (
+    SEVERITY_NUMBER_INFO,
+    SEVERITY_TEXT_INFO,
+    RecordFields,
+    RecordGroup,
+)
 from codex_telemetry.events import AnalyticsEvent, AppServerClient
 from codex_telemetry.facts import RuntimeMetadata
 
-__all__ = ["EncodedRequest", "RecordWriter", "any_value_bytes", "resource_bytes"]
+__all__ = [
+    "EncodedRequest",
+    "RecordWriter",
+    "any_value_bytes",
+    "group_request_bytes",
+    "resource_bytes",
+]
 
 _INT64_MIN: Final = -(1 << 63)
 _INT64_MAX: Final = (1 << 63) - 1
 _UINT64_MASK: Final = (1 << 64) - 1
 _SMALL_VARINTS: Final = tuple(bytes((n,)) for n in range(128))
 _pack_fixed64 = struct.Struct("<Q").pack
+_pack_fixed32 = struct.Struct("<I").pack
 _pack_double = struct.Struct("<d").pack
 
 # Per attribute name, this many distinct values are kept encoded (then the cache starts
@@ -259,3 +271,62 @@ class RecordWriter:
             (self._resource_field, _field(b"\x12", b"".join(parts)), self._resource_tail)
         )
         return EncodedRequest(_field(b"\x0a", resource_logs))
+
+
+def _record_fields_bytes(fields: RecordFields) -> bytes:
+    """A ``LogRecord`` message from plain fields, in field-number order; unset fields
+    (zero, empty, a None body) are left out as protobuf does."""
+    parts = []
+    if fields.time_unix_nano:
+        parts.append(b"\x09" + _pack_fixed64(fields.time_unix_nano))
+    if fields.severity_number:
+        parts.append(b"\x10" + _varint(fields.severity_number))
+    if fields.severity_text:
+        parts.append(_field(b"\x1a", fields.severity_text.encode()))
+    if fields.body is not None:
+        parts.append(_field(b"\x2a", any_value_bytes(fields.body)))
+    parts.extend(_field(b"\x32", _key_value_bytes(k, v)) for k, v in fields.attributes)
+    if fields.dropped_attributes_count:
+        parts.append(b"\x38" + _varint(fields.dropped_attributes_count))
+    if fields.flags:
+        parts.append(b"\x45" + _pack_fixed32(fields.flags))
+    if fields.trace_id:
+        parts.append(_field(b"\x4a", fields.trace_id))
+    if fields.span_id:
+        parts.append(_field(b"\x52", fields.span_id))
+    if fields.observed_time_unix_nano:
+        parts.append(b"\x59" + _pack_fixed64(fields.observed_time_unix_nano))
+    if fields.event_name:
+        parts.append(_field(b"\x62", fields.event_name.encode()))
+    return b"".join(parts)
+
+
+def group_request_bytes(groups: Sequence[RecordGroup]) -> bytes:
+    """An ``ExportLogsServiceRequest`` holding one ``ResourceLogs`` per group."""
+    out = []
+    for group in groups:
+        scope = b"".join(
+            (
+                _field(b"\x0a", group.scope_name.encode()) if group.scope_name else b"",
+                _field(b"\x12", group.scope_version.encode()) if group.scope_version else b"",
+                *(_field(b"\x1a", _key_value_bytes(k, v)) for k, v in group.scope_attributes),
+            )
+        )
+        scope_logs = b"".join(
+            (
+                _field(b"\x0a", scope),
+                *(_field(b"\x12", _record_fields_bytes(r)) for r in group.records),
+                _field(b"\x1a", group.scope_schema_url.encode()) if group.scope_schema_url else b"",
+            )
+        )
+        resource_logs = b"".join(
+            (
+                _field(b"\x0a", resource_bytes(group.resource_attributes)),
+                _field(b"\x12", scope_logs),
+                _field(b"\x1a", group.resource_schema_url.encode())
+                if group.resource_schema_url
+                else b"",
+            )
+        )
+        out.append(_field(b"\x0a", resource_logs))
+    return b"".join(out)
