@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.sdk.version import __version__ as _otel_version
 
-from codex_telemetry._export._retry import Attempt
+from codex_telemetry._export._retry import Attempt, StopSignal
 from codex_telemetry._version import __version__
 
 __all__ = ["EXPORT_METHOD", "GrpcTransport", "classify_grpc_error"]
@@ -167,14 +167,25 @@ class GrpcTransport:
         )
         return channel, export
 
-    def send(self, body: bytes, timeout: float) -> Attempt:
-        """Call ``Export`` once with ``body`` and classify the outcome; never raises."""
+    def send(self, body: bytes, timeout: float, stop: StopSignal) -> Attempt:
+        """Call ``Export`` once with ``body`` and classify the outcome; never raises.
+
+        A call still waiting at ``stop.deadline`` is cancelled, so that exit never waits
+        for a hung collector.
+        """
         with self._lock:
             if self._closed:
                 return Attempt.fail("shutdown")
             export = self._export
+        call = export.future(body, metadata=self._metadata, timeout=timeout)
+        call.add_done_callback(lambda _: stop.wake())
+        if not stop.wait_for(call.done):
+            call.cancel()
+            return Attempt.fail("shutdown")
         try:
-            response = export(body, metadata=self._metadata, timeout=timeout)
+            response = call.result()
+        except grpc.FutureCancelledError:
+            return Attempt.fail("shutdown")
         except grpc.RpcError as error:
             attempt = classify_grpc_error(error)
             if attempt.reason == "unreachable":

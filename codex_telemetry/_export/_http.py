@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from codex_telemetry._export._retry import Attempt, parse_retry_after
+from codex_telemetry._export._retry import Attempt, StopSignal, parse_retry_after
 
 __all__ = ["HttpTransport", "classify_http_status"]
 
@@ -77,8 +77,12 @@ class HttpTransport:
     def __repr__(self) -> str:
         return f"HttpTransport(url={self._url!r})"
 
-    def send(self, body: bytes, timeout: float) -> Attempt:
-        """POST ``body`` once and classify the outcome; never raises."""
+    def send(self, body: bytes, timeout: float, stop: StopSignal) -> Attempt:
+        """POST ``body`` once and classify the outcome; never raises.
+
+        ``requests`` cannot abandon a request: it ends by ``timeout``, which the delivery
+        loop caps by the deadline known when the request starts.
+        """
         if self._closed:
             return Attempt.fail("shutdown")
         if self._gzip:

@@ -41,8 +41,12 @@ class Transport(Protocol):
     is idempotent; a ``send`` after ``close`` fails with reason ``shutdown``.
     """
 
-    def send(self, body: bytes, timeout: float) -> Attempt:
-        """Send ``body`` once, waiting at most ``timeout`` seconds for the answer."""
+    def send(self, body: bytes, timeout: float, stop: StopSignal) -> Attempt:
+        """Send ``body`` once, waiting at most ``timeout`` seconds for the answer.
+
+        A transport that can abandon a request gives up at ``stop.deadline`` even when
+        the request started before the deadline was set.
+        """
         ...
 
     def close(self) -> None:
@@ -84,7 +88,7 @@ class TransportSender(Generic[T]):
                 last[0], last[1] = batch, self._encode(batch)
             encoded = last[1]
             assert isinstance(encoded, bytes)
-            return self.transport.send(encoded, timeout)
+            return self.transport.send(encoded, timeout, stop)
 
         deliver(
             items,
