@@ -44,6 +44,7 @@ from tests.otlp_receiver import (
     GrpcReceiver,
     HttpReceiver,
     Received,
+    plain_records,
     records_of,
 )
 
@@ -914,3 +915,36 @@ def test_mutual_tls_sends_the_client_certificate(tls_files: tuple[Path, Path]) -
     assert with_client.exported.value == 1
     assert without_client.exported.value == 0
     assert len(receiver.received) == 1
+
+
+def nested(depth: int) -> dict[str, Any]:
+    """``{"cause": {"cause": ... {"httpStatusCode": 502, "retry": null, "path": [...]}}}``."""
+    value: dict[str, Any] = {"httpStatusCode": 502, "retry": None, "path": ["a", None, 1.5]}
+    for _ in range(depth - 1):
+        value = {"cause": value}
+    return value
+
+
+def test_values_nested_200_deep_arrive_whole_over_every_protocol(collector: Collector) -> None:
+    # 200 levels of maps are 600 levels of protobuf messages: beyond what protobuf's own
+    # decoders accept (100), so nothing on the way may decode the request again.
+    turn = dataclasses.replace(TURN, turn_error=nested(200))
+    delivery = DeliveryCounters()
+    sink = make_sink(collector.exporter(), delivery)
+    sink.export([turn, SKILL], TIMESTAMP_NS)
+    assert sink.force_flush(10.0) is True
+    sink.shutdown(5.0)
+
+    [received] = collector.receiver.received
+    assert received.decoded is False  # too deep for the receiver's official decoder
+    deep, skill = plain_records(received)
+    assert deep.event_name == "codex_turn_event"
+    assert deep.attributes["turn_error"] == nested(200)
+    assert deep.attributes == {**EXPECTED_WIRE_EVENTS[1]["event_params"], "turn_error": nested(200)}
+    assert skill.attributes == {
+        "skill_id": "037cfe53fd881d2ea36aec8302ccde76376a0f7a",
+        "skill_name": "doc",
+        **EXPECTED_WIRE_EVENTS[2]["event_params"],
+    }
+    assert delivery.exported.value == 2
+    assert delivery.dropped.snapshot() == {}

@@ -37,9 +37,21 @@ _INT64_MAX: Final = (1 << 63) - 1
 _string = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def any_value_json(value: Any) -> str:
-    """The OTLP/JSON ``AnyValue`` of a wire value: ``None`` is ``{}``, mappings and
-    dataclasses ``kvlistValue`` in key order, sequences ``arrayValue``."""
+class _Text(str):
+    """A fragment of JSON text on the writer's stack (as opposed to a value to write)."""
+
+    __slots__ = ()
+
+
+_OPEN_ARRAY: Final = '{"arrayValue":{"values":['
+_OPEN_KVLIST: Final = '{"kvlistValue":{"values":['
+_CLOSE: Final = _Text("]}}")
+_COMMA: Final = _Text(",")
+_CLOSE_KEY_VALUE: Final = _Text("}")
+
+
+def _scalar_json(value: Any) -> str | None:
+    """The ``AnyValue`` of a value that holds no other values; None for containers."""
     if value is None:
         return "{}"
     if isinstance(value, str):
@@ -55,24 +67,77 @@ def any_value_json(value: Any) -> str:
             return '{"doubleValue":' + repr(value) + "}"
         text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
         return '{"doubleValue":"' + text + '"}'
-    if isinstance(value, tuple | list):
-        if not value:
-            return '{"arrayValue":{}}'
-        return '{"arrayValue":{"values":[' + ",".join(any_value_json(v) for v in value) + "]}}"
-    if isinstance(value, dict):
-        return _kvlist((str(key), item) for key, item in value.items())
     if isinstance(value, bytes):
         return '{"bytesValue":"' + base64.b64encode(value).decode("ascii") + '"}'
+    return None
+
+
+def _pairs(value: Any) -> list[tuple[str, Any]] | None:
+    if isinstance(value, dict):
+        return [(str(key), item) for key, item in value.items()]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _kvlist((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
-    raise TypeError(f"cannot encode a value of type {type(value).__name__} as an OTLP AnyValue")
+        return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    return None
 
 
-def _kvlist(items: Any) -> str:
-    values = ",".join(key_value_json(key, value) for key, value in items)
-    if not values:
-        return '{"kvlistValue":{}}'
-    return '{"kvlistValue":{"values":[' + values + "]}}"
+def _write(value: Any, out: list[str]) -> None:
+    """Append the ``AnyValue`` JSON of ``value`` to ``out``.
+
+    Iterative, with a stack of its own: any nesting the events hold is written, however
+    deep, without reaching the interpreter's recursion limit.
+    """
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is _Text:
+            out.append(item)
+            continue
+        scalar = _scalar_json(item)
+        if scalar is not None:
+            out.append(scalar)
+            continue
+        if isinstance(item, tuple | list):
+            if not item:
+                out.append('{"arrayValue":{}}')
+                continue
+            out.append(_OPEN_ARRAY)
+            stack.append(_CLOSE)
+            for index in range(len(item) - 1, -1, -1):
+                stack.append(item[index])
+                if index:
+                    stack.append(_COMMA)
+            continue
+        pairs = _pairs(item)
+        if pairs is None:
+            raise TypeError(
+                f"cannot encode a value of type {type(item).__name__} as an OTLP AnyValue"
+            )
+        if not pairs:
+            out.append('{"kvlistValue":{}}')
+            continue
+        out.append(_OPEN_KVLIST)
+        stack.append(_CLOSE)
+        for index in range(len(pairs) - 1, -1, -1):
+            key, member = pairs[index]
+            if member is None:
+                stack.append(_Text('{"key":' + _string(key) + "}"))
+            else:
+                stack.append(_CLOSE_KEY_VALUE)
+                stack.append(member)
+                stack.append(_Text('{"key":' + _string(key) + ',"value":'))
+            if index:
+                stack.append(_COMMA)
+
+
+def any_value_json(value: Any) -> str:
+    """The OTLP/JSON ``AnyValue`` of a wire value: ``None`` is ``{}``, mappings and
+    dataclasses ``kvlistValue`` in key order, sequences ``arrayValue``."""
+    scalar = _scalar_json(value)
+    if scalar is not None:
+        return scalar
+    out: list[str] = []
+    _write(value, out)
+    return "".join(out)
 
 
 def key_value_json(key: str, value: Any) -> str:
