@@ -119,7 +119,7 @@ def test_the_sdk_hands_our_record_to_every_processor_as_it_was_emitted() -> None
 
 
 def test_the_exporter_interface_is_the_one_processors_call() -> None:
-    for name in ("export", "shutdown", "force_flush"):
+    for name in ("export", "shutdown"):
         assert callable(getattr(LogRecordExporter, name))
     assert {result.name for result in LogRecordExportResult} >= {"SUCCESS", "FAILURE"}
 

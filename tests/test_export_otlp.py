@@ -250,6 +250,12 @@ EXPECTED_WIRE_EVENTS: list[dict[str, Any]] = [
 ]
 
 INSTANCE_ID = "<service.instance.id>"
+# Recent releases of the OpenTelemetry SDK give every resource a random instance id.
+INSTANCE_ID_ATTRIBUTES = (
+    [{"key": "service.instance.id", "value": {"stringValue": INSTANCE_ID}}]
+    if "service.instance.id" in Resource.create().attributes
+    else []
+)
 
 # The OTLP/JSON of one export request holding THREAD_INITIALIZED, as a collector sees it.
 EXPECTED_THREAD_INITIALIZED_REQUEST: dict[str, Any] = {
@@ -260,7 +266,7 @@ EXPECTED_THREAD_INITIALIZED_REQUEST: dict[str, Any] = {
                     {"key": "telemetry.sdk.language", "value": {"stringValue": "python"}},
                     {"key": "telemetry.sdk.name", "value": {"stringValue": "opentelemetry"}},
                     {"key": "telemetry.sdk.version", "value": {"stringValue": otel_sdk_version}},
-                    {"key": "service.instance.id", "value": {"stringValue": INSTANCE_ID}},
+                    *INSTANCE_ID_ATTRIBUTES,
                     {"key": "deployment.environment", "value": {"stringValue": "test"}},
                     {"key": "service.name", "value": {"stringValue": "codex-telemetry-tests"}},
                     {"key": "service.version", "value": {"stringValue": "9.9.9"}},
@@ -356,7 +362,7 @@ EXPECTED_THREAD_INITIALIZED_JSON_BODY: dict[str, Any] = {
                     {"key": "telemetry.sdk.language", "value": {"stringValue": "python"}},
                     {"key": "telemetry.sdk.name", "value": {"stringValue": "opentelemetry"}},
                     {"key": "telemetry.sdk.version", "value": {"stringValue": otel_sdk_version}},
-                    {"key": "service.instance.id", "value": {"stringValue": INSTANCE_ID}},
+                    *INSTANCE_ID_ATTRIBUTES,
                     {"key": "deployment.environment", "value": {"stringValue": "test"}},
                     {"key": "service.name", "value": {"stringValue": "codex-telemetry-tests"}},
                     {"key": "service.version", "value": {"stringValue": "9.9.9"}},

@@ -8,6 +8,7 @@ or print one.
 from __future__ import annotations
 
 import gzip
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,6 +18,8 @@ import requests
 from codex_telemetry._export._retry import Attempt, StopSignal, parse_retry_after
 
 __all__ = ["HttpTransport", "classify_http_status"]
+
+_logger = logging.getLogger(__name__)
 
 _RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
 
@@ -80,13 +83,27 @@ class HttpTransport:
     def send(self, body: bytes, timeout: float, stop: StopSignal) -> Attempt:
         """POST ``body`` once and classify the outcome; never raises.
 
-        ``requests`` cannot abandon a request: it ends by ``timeout``, which the delivery
-        loop caps by the deadline known when the request starts.
+        ``requests`` cannot abandon a request, so it runs on a helper thread: a request
+        still waiting at ``stop.deadline`` is left to end by its own timeout, and exit
+        does not wait for a hung collector.
         """
         if self._closed:
             return Attempt.fail("shutdown")
         if self._gzip:
             body = gzip.compress(body, compresslevel=6)
+        outcome: list[Attempt] = []
+
+        def post() -> None:
+            outcome.append(self._post(body, timeout))
+            stop.wake()
+
+        helper = threading.Thread(target=post, name="codex-telemetry-http", daemon=True)
+        helper.start()
+        if not stop.wait_for(lambda: bool(outcome)):
+            return Attempt.fail("shutdown")
+        return outcome[0]
+
+    def _post(self, body: bytes, timeout: float) -> Attempt:
         try:
             response = self._session.post(
                 self._url,
@@ -105,6 +122,9 @@ class HttpTransport:
             return Attempt.retry("unreachable")
         except requests.exceptions.RequestException:
             return Attempt.fail("request_error")
+        except Exception:
+            _logger.exception("codex_telemetry: sending a request failed unexpectedly")
+            return Attempt.fail("internal_error")
         attempt = classify_http_status(response.status_code, response.headers.get("Retry-After"))
         if attempt.outcome.value == "ok" and self._rejected is not None and response.content:
             content_type = response.headers.get("Content-Type", "")
