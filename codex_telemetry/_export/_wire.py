@@ -74,9 +74,8 @@ def _key_value_bytes(key: str, value: Any) -> bytes:
     return _field(b"\x0a", key.encode()) + _field(b"\x12", any_value_bytes(value))
 
 
-def any_value_bytes(value: Any) -> bytes:
-    """The ``AnyValue`` message of a wire value: ``None`` the empty value, mappings and
-    dataclasses ``kvlist`` values in key order, sequences arrays."""
+def _scalar_bytes(value: Any) -> bytes | None:
+    """The ``AnyValue`` of a value that holds no other values; None for containers."""
     if value is None:
         return b""
     if isinstance(value, str):
@@ -89,22 +88,73 @@ def any_value_bytes(value: Any) -> bytes:
         return b"\x18" + _varint(value & _UINT64_MASK)
     if isinstance(value, float):
         return b"!" + _pack_double(value)
-    if isinstance(value, tuple | list):
-        return _field(b"\x2a", b"".join(_field(b"\x0a", any_value_bytes(v)) for v in value))
-    if isinstance(value, dict):
-        return _field(
-            b"\x32",
-            b"".join(_field(b"\x0a", _key_value_bytes(str(k), v)) for k, v in value.items()),
-        )
     if isinstance(value, bytes):
         return _field(b"\x3a", value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = [f.name for f in dataclasses.fields(value)]
-        return _field(
-            b"\x32",
-            b"".join(_field(b"\x0a", _key_value_bytes(n, getattr(value, n))) for n in names),
-        )
-    raise TypeError(f"cannot encode a value of type {type(value).__name__} as an OTLP AnyValue")
+    return None
+
+
+class _Container:
+    """A map or array being written: its members, and the fields written so far."""
+
+    __slots__ = ("index", "key", "members", "parts", "tag")
+
+    def __init__(self, value: Any, key: str | None) -> None:
+        self.key = key
+        self.index = 0
+        self.parts: list[bytes] = []
+        if isinstance(value, tuple | list):
+            self.tag = b"\x2a"
+            self.members: list[tuple[str | None, Any]] = [(None, v) for v in value]
+        elif isinstance(value, dict):
+            self.tag = b"\x32"
+            self.members = [(str(k), v) for k, v in value.items()]
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            self.tag = b"\x32"
+            self.members = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+        else:
+            raise TypeError(
+                f"cannot encode a value of type {type(value).__name__} as an OTLP AnyValue"
+            )
+
+    def add(self, key: str | None, any_value: bytes) -> None:
+        if key is None:  # an array's element
+            self.parts.append(_field(b"\x0a", any_value))
+        else:  # a map's KeyValue
+            self.parts.append(
+                _field(b"\x0a", _field(b"\x0a", key.encode()) + _field(b"\x12", any_value))
+            )
+
+    def finish(self) -> bytes:
+        return _field(self.tag, b"".join(self.parts))
+
+
+def any_value_bytes(value: Any) -> bytes:
+    """The ``AnyValue`` message of a wire value: ``None`` the empty value, mappings and
+    dataclasses ``kvlist`` values in key order, sequences arrays.
+
+    Iterative, with a stack of its own: any nesting is written, however deep, without
+    reaching the interpreter's recursion limit.
+    """
+    scalar = _scalar_bytes(value)
+    if scalar is not None:
+        return scalar
+    stack = [_Container(value, None)]
+    while True:
+        top = stack[-1]
+        if top.index < len(top.members):
+            key, member = top.members[top.index]
+            top.index += 1
+            encoded = _scalar_bytes(member)
+            if encoded is None:
+                stack.append(_Container(member, key))
+            else:
+                top.add(key, encoded)
+            continue
+        stack.pop()
+        finished = top.finish()
+        if not stack:
+            return finished
+        stack[-1].add(top.key, finished)
 
 
 def resource_bytes(attributes: Iterable[tuple[str, Any]]) -> bytes:
