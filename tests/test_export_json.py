@@ -15,15 +15,20 @@ from codex_telemetry._export._json import JsonRecordWriter, any_value_json, key_
 from tests.test_export_wire import EVENTS, reference_request
 
 
-def without_null_values(data: Any) -> Any:
-    """The official mapping of ``data`` with OTLP/JSON's one difference for nulls: a
-    key-value whose value is empty leaves ``value`` out, and an empty body is left out."""
+def as_collectors_read_it(data: Any) -> Any:
+    """The official mapping of ``data`` with what collectors need (Rotel refuses the
+    mapping's own output here): a key-value whose value is empty leaves ``value`` out, an
+    empty body is left out, and an empty array or map keeps its empty ``values``."""
     if isinstance(data, list):
-        return [without_null_values(item) for item in data]
+        return [as_collectors_read_it(item) for item in data]
     if not isinstance(data, dict):
         return data
     return {
-        key: without_null_values(value)
+        key: (
+            {"values": []}
+            if key in ("arrayValue", "kvlistValue") and value == {}
+            else as_collectors_read_it(value)
+        )
         for key, value in data.items()
         if not (value == {} and (key == "body" or (key == "value" and "key" in data)))
     }
@@ -42,13 +47,13 @@ def test_requests_are_the_official_mapping_with_null_values_left_out() -> None:
     reference = reference_request(EVENTS, timestamp_ns)
 
     expected = json_format.MessageToDict(reference, use_integers_for_enums=True)
-    assert json.loads(body) == without_null_values(expected)
+    assert json.loads(body) == as_collectors_read_it(expected)
     # The official parser reads it back into the same records; only the empty body and
     # empty values, left out, are unset instead of set to nothing.
     parsed = json_format.Parse(body, ExportLogsServiceRequest())
-    assert json_format.MessageToDict(parsed, use_integers_for_enums=True) == without_null_values(
-        expected
-    )
+    assert as_collectors_read_it(
+        json_format.MessageToDict(parsed, use_integers_for_enums=True)
+    ) == as_collectors_read_it(expected)
 
 
 @pytest.mark.parametrize(
@@ -65,8 +70,8 @@ def test_requests_are_the_official_mapping_with_null_values_left_out() -> None:
         (-math.inf, '{"doubleValue":"-Infinity"}'),
         (math.nan, '{"doubleValue":"NaN"}'),
         (b"\x00\xff", '{"bytesValue":"AP8="}'),
-        ([], '{"arrayValue":{}}'),
-        ({}, '{"kvlistValue":{}}'),
+        ([], '{"arrayValue":{"values":[]}}'),
+        ({}, '{"kvlistValue":{"values":[]}}'),
         (
             [None, 1, [None]],
             '{"arrayValue":{"values":[{},{"intValue":"1"},{"arrayValue":{"values":[{}]}}]}}',
@@ -80,9 +85,9 @@ def test_requests_are_the_official_mapping_with_null_values_left_out() -> None:
 )
 def test_values_are_written_as_the_mapping_says(value: Any, expected: str) -> None:
     assert any_value_json(value) == expected
-    # The official parser accepts it, and writes back the same JSON.
+    # The official parser accepts it, and writes back the same JSON (empty lists aside).
     parsed = json_format.Parse(expected, AnyValue())
-    assert json_format.MessageToDict(parsed) == json.loads(expected)
+    assert as_collectors_read_it(json_format.MessageToDict(parsed)) == json.loads(expected)
 
 
 def test_a_null_key_value_leaves_value_out() -> None:

@@ -5,8 +5,10 @@ lowerCamelCase field names, enums as integers, 64-bit integers as decimal string
 and span ids as hex strings (not base64), and fields at their default value left out.
 A null value is an ``AnyValue`` with nothing set. Where a field holds it (a key-value's
 ``value``, a record's ``body``) the field is left out, which is how the mapping writes an
-unset message field and what collectors parse (a ``"value": {}`` is refused by some); an
-array element cannot be left out and is ``{}``.
+unset message field and what collectors parse (Rotel refuses ``"value": {}`` and
+``"body": {}``); an array element cannot be left out and is ``{}``, which the mapping
+reads but Rotel refuses. An empty array or map is written with its empty ``values``
+list, which the mapping reads too and Rotel needs.
 
 The text is written from the events themselves, never by decoding the protobuf request
 again, so any nesting the events hold can be sent.
@@ -48,6 +50,10 @@ _OPEN_KVLIST: Final = '{"kvlistValue":{"values":['
 _CLOSE: Final = _Text("]}}")
 _COMMA: Final = _Text(",")
 _CLOSE_KEY_VALUE: Final = _Text("}")
+# The mapping leaves an empty list of values out; collectors need it ("missing field
+# `values`"), and the mapping reads it either way.
+_EMPTY_ARRAY: Final = '{"arrayValue":{"values":[]}}'
+_EMPTY_KVLIST: Final = '{"kvlistValue":{"values":[]}}'
 
 
 def _scalar_json(value: Any) -> str | None:
@@ -98,7 +104,7 @@ def _write(value: Any, out: list[str]) -> None:
             continue
         if isinstance(item, tuple | list):
             if not item:
-                out.append('{"arrayValue":{}}')
+                out.append(_EMPTY_ARRAY)
                 continue
             out.append(_OPEN_ARRAY)
             stack.append(_CLOSE)
@@ -113,7 +119,7 @@ def _write(value: Any, out: list[str]) -> None:
                 f"cannot encode a value of type {type(item).__name__} as an OTLP AnyValue"
             )
         if not pairs:
-            out.append('{"kvlistValue":{}}')
+            out.append(_EMPTY_KVLIST)
             continue
         out.append(_OPEN_KVLIST)
         stack.append(_CLOSE)
