@@ -30,11 +30,11 @@ def type_check(
 ) -> dict[str, list[str]]:
     """Write each source to ``directory/<name>.py``, run one ``mypy --strict`` over all of
     them, and return each name's error lines (``<line>: error: <message>  [<code>]``)."""
-    paths = {}
+    paths = []
     for name, source in sources.items():
         path = directory / f"{name}.py"
         path.write_text(source)
-        paths[name] = path
+        paths.append(path)
     stdout, stderr, status = api.run(
         [
             "--strict",
@@ -46,21 +46,18 @@ def type_check(
             "--no-color-output",
             "--show-error-codes",
             "--hide-error-context",
-            *(str(path) for path in paths.values()),
+            *(str(path) for path in paths),
         ]
     )
     # 0: clean, 1: type errors; anything else (2) is mypy itself failing.
     assert status in (0, 1), f"mypy failed to run:\n{stdout}{stderr}"
+    # Lines are matched by file name: mypy may report an unchanged module that it read
+    # from its cache under the path it had when the cache was written.
     errors: dict[str, list[str]] = {name: [] for name in sources}
     for line in stdout.splitlines():
-        for name, path in paths.items():
-            prefix = f"{path}:"
-            if line.startswith(prefix) and ": note: " not in line:
-                errors[name].append(line.removeprefix(prefix))
-    unattributed = [
-        line
-        for line in stdout.splitlines()
-        if ": note: " not in line and not any(line.startswith(f"{p}:") for p in paths.values())
-    ]
-    assert not unattributed, "\n".join(unattributed)
+        location, separator, message = line.partition(":")
+        name = Path(location).name.removesuffix(".py")
+        assert separator and name in errors, f"unexpected mypy output: {line}"
+        if ": note: " not in message:
+            errors[name].append(message)
     return errors
