@@ -23,7 +23,12 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, get_args
 
 from codex_telemetry._export._base import DeliveryCounters, EventSink
-from codex_telemetry._settings import ConfigurationError, TelemetrySettings, load_settings
+from codex_telemetry._settings import (
+    ConfigurationError,
+    TelemetrySettings,
+    check_logger_provider,
+    load_settings,
+)
 from codex_telemetry._stats import Counter, TelemetryStats, count_value
 from codex_telemetry.facts import (
     AppMentioned,
@@ -790,6 +795,7 @@ def init(
     global _default  # the module-level facade needs one client
     names = (instrument,) if isinstance(instrument, str) else tuple(instrument)
     settings = load_settings(**overrides)
+    check_logger_provider(settings, overrides, given=logger_provider is not None)
     _check_instrumentation_names(names)
     try:
         client = Telemetry(settings, logger_provider=logger_provider)
