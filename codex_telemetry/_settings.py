@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import logging
 import os
@@ -550,10 +551,14 @@ class _Sources:
             name.upper(): (name, value) for name, value in os.environ.items() if value
         }
         env_file = settings_cls.model_config.get("env_file")
-        if isinstance(env_file, str | os.PathLike):
-            self.dotenv_where = f".env file {Path(env_file).absolute()}"
+        if not isinstance(env_file, str | os.PathLike):
+            return
+        self.dotenv_where = f".env file {Path(env_file).absolute()}"
         try:
-            variables = DotEnvSettingsSource(settings_cls).env_vars
+            # Checked first: building the source costs more than the whole check without it.
+            variables = (
+                DotEnvSettingsSource(settings_cls).env_vars if os.path.exists(env_file) else {}
+            )
         except (OSError, UnicodeDecodeError):  # reported by load_settings itself
             variables = {}
         self.dotenv = {
@@ -631,6 +636,7 @@ def _otel_variables(path: tuple[str, ...]) -> tuple[str, ...]:
     return _OTEL_FALLBACKS.get(path, ())
 
 
+@functools.cache
 def _known_variables(settings_cls: type[TelemetrySettings]) -> frozenset[str]:
     names = set()
     for name, info in settings_cls.model_fields.items():
