@@ -749,7 +749,9 @@ def init(
     ``OTEL_*`` variable named in parentheses, then the default.
 
     ``logger_provider``: an OpenTelemetry ``LoggerProvider`` of your own, for the ``otlp``
-    exporter. ``instrument``: names of instrumentations to switch on (``"openai_codex"``).
+    exporter (refused with another exporter); its processors and resource replace the
+    ``otlp.*``, export batching and service settings, and a warning names those given.
+    ``instrument``: names of instrumentations to switch on (``"openai_codex"``).
     Calling ``init()`` again shuts the previous client down first.
 
     Settings:

@@ -734,6 +734,18 @@ def _check_applicable(settings: TelemetrySettings, sources: _Sources) -> list[st
     return []
 
 
+# What a LoggerProvider of the host's own replaces: its processors export, its resource
+# describes the service.
+_PROVIDER_REPLACES: tuple[tuple[str, ...], ...] = (
+    *(("otlp", name) for name in OTLPSettings.model_fields),
+    ("max_export_queue_size",),
+    ("export_batch_size",),
+    ("export_interval",),
+    ("service_name",),
+    ("service_version",),
+)
+
+
 def check_logger_provider(
     settings: TelemetrySettings, overrides: Mapping[str, Any], *, given: bool
 ) -> None:
@@ -741,12 +753,30 @@ def check_logger_provider(
 
     With another exporter chosen in the same call it could never apply: a
     :class:`ConfigurationError`. Chosen by a variable (a developer's
-    ``CODEX_TELEMETRY_EXPORTER=console``), the variable wins and a warning says so.
+    ``CODEX_TELEMETRY_EXPORTER=console``), the variable wins and a warning says so. With
+    ``otlp``, the provider exports with its own processors and resource: a warning names
+    the settings given for this SDK that it replaces (the standard ``OTEL_*`` variables
+    are left alone, since the provider's own exporter may read them).
     """
-    if not given or not settings.enabled or settings.exporter in ("otlp", "none"):
+    if not given or not settings.enabled or settings.exporter == "none":
+        return
+    sources = _Sources(type(settings), _nest(overrides))
+    if settings.exporter == "otlp":
+        replaced = []
+        for path in _PROVIDER_REPLACES:
+            origin = sources.origin(path)
+            if origin is None or (origin.variable or "").startswith("OTEL_"):
+                continue
+            replaced.append(".".join(path) if origin.variable is None else _label(path, origin))
+        if replaced:
+            _logger.warning(
+                "codex_telemetry: the LoggerProvider given to init() exports with its own "
+                "processors and resource; these settings do not apply: %s",
+                ", ".join(replaced),
+            )
         return
     path = ("exporter",)
-    origin = _Sources(type(settings), _nest(overrides)).origin(path)
+    origin = sources.origin(path)
     problem = (
         f"exporter {settings.exporter!r} does not send through a LoggerProvider; only 'otlp' does"
     )

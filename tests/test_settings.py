@@ -690,3 +690,21 @@ def test_a_bad_resource_attribute_warns_once(tmp_path: Path) -> None:
         "codex_telemetry._settings: codex_telemetry: OTEL_RESOURCE_ATTRIBUTES: "
         "'oops', '=x' are not key=value, left out of the resource"
     ]
+
+
+@pytest.mark.usefixtures("no_default_client")
+def test_settings_a_logger_provider_replaces_are_named_in_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CODEX_TELEMETRY_OTLP__COMPRESSION", "none")
+    # Read by the provider's own exporter too: not reported.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    with caplog.at_level(logging.WARNING, logger="codex_telemetry"):
+        codex_telemetry.init(
+            logger_provider=LoggerProvider(), service_name="my-app", otlp={"timeout": 3}
+        )
+    assert [record.getMessage() for record in caplog.records] == [
+        "codex_telemetry: the LoggerProvider given to init() exports with its own processors "
+        "and resource; these settings do not apply: otlp.timeout, "
+        "otlp.compression (CODEX_TELEMETRY_OTLP__COMPRESSION), service_name"
+    ]
