@@ -665,8 +665,9 @@ def _describe(error: Mapping[str, Any], path: tuple[str, ...], origin: _Origin |
     if kind == "missing":
         return "required"
     message = str(error["msg"]).removeprefix("Value error, ")
-    if path in _SECRET_PATHS:
-        # pydantic's own messages quote inputs; ours (headers) never do.
+    if any(secret[: len(path)] == path for secret in _SECRET_PATHS):
+        # A secret, or a group holding one (given whole as a JSON object): pydantic's own
+        # messages quote inputs; ours (headers) never do.
         return message if kind == "value_error" else "invalid value (not shown: secret)"
     shown = _shown(origin.given if origin is not None else error.get("input"))
     cause = error.get("ctx", {}).get("error")

@@ -551,6 +551,16 @@ def test_an_argument_that_beat_the_environment_is_shown_as_given(
     )
 
 
+@pytest.mark.parametrize("group", ["OTLP", "CODEX_BACKEND"])
+def test_a_group_that_holds_a_secret_is_not_shown(
+    group: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(f"CODEX_TELEMETRY_{group}", '"token=hunter2"')
+    assert _problems_of() == (
+        f"{group.lower()} (CODEX_TELEMETRY_{group}): invalid value (not shown: secret)",
+    )
+
+
 def test_a_secret_from_a_variable_stays_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CODEX_TELEMETRY_CODEX_BACKEND", '{"token": ["hunter2"]}')
     problems = _problems_of()
