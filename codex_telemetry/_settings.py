@@ -689,7 +689,7 @@ def _problems(error: ValidationError, sources: _Sources) -> list[str]:
         if item["type"] == "extra_forbidden":
             if origin is None or origin.where == "argument":
                 problems.append(f"{'.'.join(path)}: unknown setting")
-            elif origin.variable != _variable(path):
+            elif (origin.variable or "").upper() != _variable(path):
                 # Inside a group's JSON object; a variable of its own is reported apart.
                 problems.append(f"{_label(path, origin)}: unknown setting")
             continue

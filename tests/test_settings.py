@@ -446,6 +446,14 @@ def test_a_nested_typo_names_its_variable(monkeypatch: pytest.MonkeyPatch, tmp_p
     )
 
 
+def test_a_nested_typo_in_lower_case_is_reported_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("codex_telemetry_otlp__endpiont", "http://collector:4318/v1/logs")
+    assert _problems_of() == (
+        "codex_telemetry_otlp__endpiont (environment): unknown setting; "
+        "did you mean CODEX_TELEMETRY_OTLP__ENDPOINT?",
+    )
+
+
 def test_a_typo_inside_a_group_given_as_json_names_the_group_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
