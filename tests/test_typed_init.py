@@ -291,37 +291,42 @@ def test_valid_calls_pass_mypy_strict(type_errors: dict[str, list[str]]) -> None
     assert type_errors["valid"] == []
 
 
+# Each error by its start and its code: how mypy spells the expected type (``X | None``
+# or ``Optional[X]``) has changed between releases.
 @pytest.mark.parametrize(
-    ("name", "error"),
+    ("name", "start", "code"),
     [
         (
             "exporter_typo",
-            '2: error: Argument "exporter" to "init" has incompatible type '
-            "\"Literal['consol']\"; expected "
-            "\"Literal['otlp', 'console', 'file', 'codex_backend', 'none'] | None\"  [arg-type]",
+            '2: error: Argument "exporter" to "init" has incompatible type "Literal[\'consol\']"',
+            "[arg-type]",
         ),
         (
             "setting_typo",
-            '2: error: Unexpected keyword argument "general_analytic" for "init"; '
-            'did you mean "general_analytics"?  [call-arg]',
+            '2: error: Unexpected keyword argument "general_analytic" for "init"',
+            "[call-arg]",
         ),
         (
             "nested_typo",
-            '2: error: Argument "otlp" to "init" has incompatible type "dict[str, str]"; '
-            'expected "OTLPOptions | OTLPSettings | None"  [arg-type]',
+            '2: error: Argument "otlp" to "init" has incompatible type "dict[str, str]"',
+            "[arg-type]",
         ),
         (
             "nested_keyword_value",
             '2: error: Argument "otlp__protocol" to "init" has incompatible type '
-            "\"Literal['xml']\"; expected "
-            "\"Literal['grpc', 'http/protobuf', 'http/json'] | None\"  [arg-type]",
+            "\"Literal['xml']\"",
+            "[arg-type]",
         ),
         (
             "wrong_type",
-            '2: error: Argument "max_queue_size" to "init" has incompatible type '
-            '"str"; expected "int | None"  [arg-type]',
+            '2: error: Argument "max_queue_size" to "init" has incompatible type "str"',
+            "[arg-type]",
         ),
     ],
 )
-def test_mypy_strict_rejects(name: str, error: str, type_errors: dict[str, list[str]]) -> None:
-    assert type_errors[name] == [error]
+def test_mypy_strict_rejects(
+    name: str, start: str, code: str, type_errors: dict[str, list[str]]
+) -> None:
+    (error,) = type_errors[name]
+    assert error.startswith(start), error
+    assert error.endswith(code), error
