@@ -860,7 +860,9 @@ def load_settings(
         # A group variable (``CODEX_TELEMETRY_OTLP``) whose value is not JSON.
         raise ConfigurationError([*problems, _unparsable(error, sources)]) from None
     except UnicodeDecodeError:
-        raise ConfigurationError([".env: cannot be read as UTF-8 text"]) from None
+        raise ConfigurationError(
+            [f"{sources.dotenv_where}: cannot be read as UTF-8 text"]
+        ) from None
     except OSError as error:
         raise ConfigurationError(
             [f"{sources.dotenv_where}: cannot be read: {error.strerror}"]

@@ -400,7 +400,9 @@ def test_a_dotenv_file_that_is_not_utf8_is_a_configuration_error(
     (tmp_path / ".env").write_bytes(b"CODEX_TELEMETRY_EXPORTER=\xff\xfe\n")
     with pytest.raises(ConfigurationError) as caught:
         load_settings()
-    assert caught.value.problems == (".env: cannot be read as UTF-8 text",)
+    assert caught.value.problems == (
+        f".env file {tmp_path.resolve() / '.env'}: cannot be read as UTF-8 text",
+    )
 
 
 # --- messages that name where a value came from, and show it as given ---------------------
