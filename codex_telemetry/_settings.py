@@ -54,6 +54,7 @@ __all__ = [
     "OTLPSettings",
     "ReducerSettings",
     "TelemetrySettings",
+    "check_logger_provider",
     "load_settings",
 ]
 
