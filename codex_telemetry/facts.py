@@ -108,10 +108,12 @@ _T = TypeVar("_T")
 
 
 def _sequence_to_tuple(value: Any) -> Any:
-    # A string is a sequence too, but never a list of items: left for validation to refuse.
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
+    # Lists and tuples first: the abstract Sequence check is slower than the validation.
+    if isinstance(value, list):
         return tuple(value)
-    return value
+    if isinstance(value, tuple | str | bytes | bytearray):
+        return value  # a string is a sequence too, but never of items: refused as before
+    return tuple(value) if isinstance(value, Sequence) else value
 
 
 # A sequence field, stored as a tuple; its items are validated strictly. Type checkers see
