@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from codex_telemetry import _lifecycle, _setup
 from codex_telemetry._export._base import DeliveryCounters, EventSink
@@ -33,8 +33,11 @@ from codex_telemetry._stats import TelemetryStats
 from codex_telemetry._worker import Marker, Worker
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     from opentelemetry.sdk._logs import LoggerProvider
 
+    from codex_telemetry._init_options import InitOptions
     from codex_telemetry._reducer import AnalyticsReducer
     from codex_telemetry._settings import TelemetrySettings
     from codex_telemetry.facts import Fact
@@ -272,23 +275,73 @@ def init(
     *,
     logger_provider: LoggerProvider | None = None,
     instrument: Sequence[str] = (),
-    **overrides: Any,
+    **overrides: Unpack[InitOptions],
 ) -> Telemetry:
     """Configure the SDK once and return its client (also the default for :func:`track_fact`).
 
-    Any :class:`TelemetrySettings` field is a keyword (``otlp={"endpoint": ...}`` or
-    ``otlp__endpoint=...`` for a nested one); an argument given as None counts as not
-    given. ``logger_provider``: an OpenTelemetry ``LoggerProvider`` of your own for the
-    ``otlp`` exporter. ``instrument``: names of instrumentations to switch on
-    (``"openai_codex"``). Calling ``init()`` again shuts the previous client down first.
+    Every setting below is a keyword; a nested one is given as a dict
+    (``otlp={"endpoint": ...}``), as its settings object, or as ``otlp__endpoint=...``.
+    An argument given as None counts as not given. A setting not given is read from its
+    variable (``CODEX_TELEMETRY_`` and the name upper-cased, ``__`` for the dot:
+    ``CODEX_TELEMETRY_OTLP__ENDPOINT``), then the ``.env`` file, then the standard
+    ``OTEL_*`` variable named in parentheses, then the default.
+
+    ``logger_provider``: an OpenTelemetry ``LoggerProvider`` of your own, for the ``otlp``
+    exporter (refused with another exporter); its processors and resource replace the
+    ``otlp.*``, export batching and service settings, and a warning names those given.
+    ``instrument``: names of instrumentations to switch on (``"openai_codex"``).
+    Calling ``init()`` again shuts the previous client down first.
+
+    Settings:
+
+        enabled: bool = True (off when DO_NOT_TRACK or OTEL_SDK_DISABLED says so)
+        general_analytics: bool = False (the flag of thread, turn, steer, sub-agent and
+            compaction facts)
+        originator: str = "codex_cli_rs" (product_client_id of skill, app, plugin events)
+        exporter: "otlp" (default) | "console" | "file" | "codex_backend" | "none"
+        service_name: str = "codex-telemetry" (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES)
+        service_version: str = the package version
+        runtime_version: str = the package version (codex_rs_version without a runtime)
+        max_queue_size: int = 10000 (facts waiting for the worker)
+        max_export_queue_size: int = 2048 (events waiting for export)
+        export_batch_size: int = 512 (events per export request)
+        export_interval: float = 1.0 (seconds between exports)
+        shutdown_timeout: float = 1.0 (the most exit waits for delivery, in seconds)
+        strict: bool = on under pytest (raise TypeError for a value that is not a fact)
+        otlp.protocol: "grpc" | "http/protobuf" (default) | "http/json"
+            (OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL)
+        otlp.endpoint: str = "http://localhost:4318/v1/logs", "localhost:4317" for gRPC
+            (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT + /v1/logs)
+        otlp.headers: str "k=v,k2=v2" or a mapping; secret (OTEL_EXPORTER_OTLP_*HEADERS)
+        otlp.timeout: float = 10.0 seconds (OTEL_EXPORTER_OTLP_*TIMEOUT, milliseconds)
+        otlp.compression: "gzip" (default) | "none" (OTEL_EXPORTER_OTLP_*COMPRESSION)
+        otlp.certificate: path of the CA bundle (OTEL_EXPORTER_OTLP_*CERTIFICATE)
+        otlp.client_key: path, mutual TLS (OTEL_EXPORTER_OTLP_*CLIENT_KEY)
+        otlp.client_certificate: path, mutual TLS (OTEL_EXPORTER_OTLP_*CLIENT_CERTIFICATE)
+        otlp.insecure: bool, gRPC without TLS (OTEL_EXPORTER_OTLP_*INSECURE)
+        file.path: path of the JSON Lines file; required by exporter="file"
+        codex_backend.base_url: str = "https://chatgpt.com/backend-api"
+        codex_backend.token: str, secret; required by exporter="codex_backend"
+        codex_backend.account_id: str (sent as ChatGPT-Account-Id)
+        codex_backend.timeout: float = 10.0 seconds
+        reducer.max_connections: int = 1024
+        reducer.max_threads: int = 16384
+        reducer.max_pending_requests: int = 4096
+        reducer.max_turns: int = 4096
+        reducer.idle_seconds: float = 86400.0 (state untouched this long may be evicted)
 
     Raises :class:`ConfigurationError` for a bad setting, naming it and its variable.
     """
     global _default  # the module-level facade needs one client
-    from codex_telemetry._settings import ConfigurationError, load_settings  # noqa: PLC0415
+    from codex_telemetry._settings import (  # noqa: PLC0415
+        ConfigurationError,
+        check_logger_provider,
+        load_settings,
+    )
 
     names = (instrument,) if isinstance(instrument, str) else tuple(instrument)
     settings = load_settings(**overrides)
+    check_logger_provider(settings, overrides, given=logger_provider is not None)
     _setup.check_instrumentation_names(names)
     try:
         client = Telemetry(settings, logger_provider=logger_provider)

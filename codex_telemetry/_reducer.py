@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
@@ -205,7 +205,7 @@ def _non_negative(value: int | None) -> int | None:
     return value if value is not None and value >= 0 else None
 
 
-def _image_count(items: tuple[UserInput, ...]) -> int:
+def _image_count(items: Sequence[UserInput]) -> int:
     return sum(isinstance(item, ImageInput | LocalImageInput) for item in items)
 
 
