@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from typing import Any
 
 import click
 
-from codex_telemetry._cli._common import fail
+from codex_telemetry._cli._common import fail, library_logs
 from codex_telemetry._cli._config import collection_status, load_or_fail
 from codex_telemetry._settings import TelemetrySettings, setting_sources
 from codex_telemetry.events import HookRunEvent
@@ -91,25 +90,12 @@ def _explain(
             f"connected, but the collector refused it with gRPC status {status}{suffix}",
         )
     if reason == "unreachable":
-        return (
-            False,
-            None,
-            f"could not connect within {timeout:g} s (connection refused or no route)",
-        )
+        return False, None, f"could not connect to {address} within {timeout:g} s"
     if reason == "timeout":
         return None, None, f"no answer from {address} within {timeout:g} s"
     if reason == "tls_error":
         return False, None, f"the TLS handshake failed{suffix}"
     return None, None, f"not delivered: {reason}{suffix}"
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 @click.command()
@@ -143,11 +129,7 @@ def check(timeout: float, as_json: bool, verbose: bool) -> None:
     from codex_telemetry._export._base import DeliveryCounters  # noqa: PLC0415
     from codex_telemetry._export._factory import create_sink  # noqa: PLC0415
 
-    logger = logging.getLogger("codex_telemetry")
-    collected = _Collect()
-    logger.addHandler(collected)
-    propagate, logger.propagate = logger.propagate, False
-    try:
+    with library_logs() as logged:
         delivery = DeliveryCounters()
         try:
             sink = create_sink(settings, delivery)
@@ -158,9 +140,6 @@ def check(timeout: float, as_json: bool, verbose: bool) -> None:
         sink.force_flush(timeout)
         elapsed = time.perf_counter() - started
         sink.shutdown(0.5)
-    finally:
-        logger.removeHandler(collected)
-        logger.propagate = propagate
 
     delivered = delivery.exported.value >= 1
     dropped = delivery.dropped.snapshot()
@@ -195,7 +174,7 @@ def check(timeout: float, as_json: bool, verbose: bool) -> None:
         if not on:
             click.echo(f"note: collection is off here ({reason}): init() would send nothing")
         if verbose:
-            for message in collected.messages:
+            for message in logged:
                 click.echo(f"log: {message}")
         if delivered:
             click.echo(f"ok: {sentence}")

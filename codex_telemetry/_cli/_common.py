@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import click
 
-__all__ = ["fail", "iter_json_lines", "read_events", "table", "wire_line"]
+__all__ = [
+    "fail",
+    "iter_json_lines",
+    "library_logs",
+    "read_events",
+    "table",
+    "wire_line",
+]
 
 
 def fail(message: str) -> click.ClickException:
@@ -76,3 +85,27 @@ def _cell(value: object) -> object:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def library_logs() -> Iterator[list[str]]:
+    """Collect what the SDK logs instead of printing it: its lines speak to a host
+    program ("your code is unaffected"), and a command says what happened itself."""
+    logger = logging.getLogger("codex_telemetry")
+    collected = _Collect()
+    logger.addHandler(collected)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield collected.messages
+    finally:
+        logger.removeHandler(collected)
+        logger.propagate = propagate

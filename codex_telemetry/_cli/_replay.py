@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 import click
 
 from codex_telemetry import AnalyticsReducer, AppServerObserver
-from codex_telemetry._cli._common import fail, iter_json_lines, wire_line
+from codex_telemetry._cli._common import fail, iter_json_lines, library_logs, wire_line
 from codex_telemetry.facts import Fact
 
 __all__ = ["replay"]
@@ -23,7 +24,8 @@ _DIRECTIONS = {
 
 @click.command()
 @click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
-def replay(file: IO[str]) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Also print why messages were not understood.")
+def replay(file: IO[str], verbose: bool) -> None:
     """Turn a recorded app-server session into its events, as JSON Lines.
 
     FILE (default: standard input) holds one message per line, as a recorder writes:
@@ -64,17 +66,11 @@ def replay(file: IO[str]) -> None:
             click.echo(wire_line(event.to_dict()))
 
     observers: dict[str, AppServerObserver] = {}
-    for _, _, line in lines:
-        conn = str(line.get("conn", "default"))
-        observer = observers.get(conn)
-        if observer is None:
-            observer = observers[conn] = AppServerObserver(
-                track=track, connection_id=len(observers) + 1
-            )
-        ts = line.get("ts")
-        if isinstance(ts, int | float) and not isinstance(ts, bool):
-            now[0] = float(ts)
-        observer.observe(line["msg"], _DIRECTIONS[line["dir"]])  # type: ignore[arg-type]
+    with library_logs() as logged:
+        _observe(lines, observers, track, now)
+    if verbose:
+        for message in logged:
+            click.echo(f"log: {message}", err=True)
 
     totals = [observer.stats() for observer in observers.values()]
     facts = sum(stats.facts for stats in totals)
@@ -86,6 +82,25 @@ def replay(file: IO[str]) -> None:
     if skipped:
         summary += f", {_count(skipped, 'message')} not understood"
     click.echo(summary, err=True)
+
+
+def _observe(
+    lines: list[tuple[float, int, dict[str, Any]]],
+    observers: dict[str, AppServerObserver],
+    track: Callable[[Fact], None],
+    now: list[float],
+) -> None:
+    for _, _, line in lines:
+        conn = str(line.get("conn", "default"))
+        observer = observers.get(conn)
+        if observer is None:
+            observer = observers[conn] = AppServerObserver(
+                track=track, connection_id=len(observers) + 1
+            )
+        ts = line.get("ts")
+        if isinstance(ts, int | float) and not isinstance(ts, bool):
+            now[0] = float(ts)
+        observer.observe(line["msg"], _DIRECTIONS[line["dir"]])  # type: ignore[arg-type]
 
 
 def _count(number: int, noun: str) -> str:
