@@ -139,7 +139,8 @@ def test_nothing_listening(cli: CLI, protocol: str, address: str) -> None:
     assert result.code == 1
     assert result.out == f"sending 1 test record with otlp ({protocol}) to {endpoint}, no TLS\n"
     assert result.err == (
-        f"codex-telemetry: failed: could not connect to {endpoint} within 0.5 s\n"
+        f"codex-telemetry: failed: could not connect to {endpoint} within 0.5 s; "
+        "is a collector listening there?\n"
     )
 
 

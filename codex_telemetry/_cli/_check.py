@@ -90,7 +90,11 @@ def _explain(
             f"connected, but the collector refused it with gRPC status {status}{suffix}",
         )
     if reason == "unreachable":
-        return False, None, f"could not connect to {address} within {timeout:g} s"
+        return (
+            False,
+            None,
+            f"could not connect to {address} within {timeout:g} s; is a collector listening there?",
+        )
     if reason == "timeout":
         return None, None, f"no answer from {address} within {timeout:g} s"
     if reason == "tls_error":
