@@ -604,7 +604,9 @@ def setting_sources(
         kind = "argument" if source is init else "environment" if source is env else "dotenv"
         layers.append((kind, source()))
     fallbacks = settings_cls._apply_fallbacks({})  # type: ignore[operator]
-    opted_out = _is_true("DO_NOT_TRACK") or _is_true("OTEL_SDK_DISABLED")
+    opted_out = settings_cls._read_environment and (
+        _is_true("DO_NOT_TRACK") or _is_true("OTEL_SDK_DISABLED")
+    )
 
     sources: dict[str, SettingSource] = {}
     for path in _setting_paths(settings_cls):

@@ -233,3 +233,15 @@ def test_missing_file_path_is_a_configuration_error(cli: CLI) -> None:
         "codex-telemetry: invalid codex_telemetry settings: file.path "
         "(CODEX_TELEMETRY_FILE__PATH): required when exporter is 'file'\n"
     )
+
+
+def test_a_file_that_cannot_be_opened_is_one_error_line(cli: CLI) -> None:
+    result = cli.run(
+        "check",
+        env={"CODEX_TELEMETRY_EXPORTER": "file", "CODEX_TELEMETRY_FILE__PATH": "no/such/dir.jsonl"},
+    )
+    assert (result.code, result.out) == (1, "")
+    assert result.err == (
+        "codex-telemetry: cannot open the file sink (no/such/dir.jsonl): "
+        "No such file or directory\n"
+    )

@@ -246,3 +246,17 @@ def test_the_opt_out_wins_over_every_source(workdir: Path, monkeypatch: pytest.M
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert load_settings(enabled=True).enabled is False
     assert setting_sources(enabled=True)["enabled"] == SettingSource("opt_out", "OTEL_SDK_DISABLED")
+
+
+def test_a_class_that_ignores_the_environment_reports_defaults(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codex_telemetry.testing import _CaptureSettings  # noqa: PLC0415
+
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    monkeypatch.setenv("CODEX_TELEMETRY_EXPORTER", "file")
+    sources = setting_sources(_CaptureSettings, strict=True)
+    assert load_settings(_CaptureSettings, strict=True).enabled is True
+    assert sources["enabled"] == SettingSource("default")
+    assert sources["exporter"] == SettingSource("default")
+    assert sources["strict"] == SettingSource("argument")
