@@ -14,6 +14,7 @@ import pytest
 
 from tests.cli_runner import CLI, Result
 from tests.otlp_receiver import GrpcReceiver, GrpcReply, HttpReceiver, HttpReply, records_of
+from tests.test_export_codex_backend import Backend
 from tests.test_export_otlp import rebuild_wire_event
 
 CHECK_EVENT = {
@@ -245,3 +246,53 @@ def test_a_file_that_cannot_be_opened_is_one_error_line(cli: CLI) -> None:
         "codex-telemetry: cannot open the file sink (no/such/dir.jsonl): "
         "No such file or directory\n"
     )
+
+
+def backend_env(backend: Backend) -> dict[str, str]:
+    return {
+        "CODEX_TELEMETRY_EXPORTER": "codex_backend",
+        "CODEX_TELEMETRY_CODEX_BACKEND__BASE_URL": backend.base_url,
+        "CODEX_TELEMETRY_CODEX_BACKEND__TOKEN": "sekrit-token",
+    }
+
+
+def test_codex_backend_accepts(cli: CLI) -> None:
+    backend = Backend()
+    try:
+        result = cli.run("check", env=backend_env(backend))
+    finally:
+        backend.close()
+    assert (result.code, result.err) == (0, "")
+    port = int(backend.base_url.split(":")[2].split("/")[0])
+    assert masked(result.out, port) == (
+        "sending 1 test record with codex_backend to "
+        "http://127.0.0.1:PORT/backend-api/codex/analytics-events/events, no TLS\n"
+        "ok: connected, the backend accepted it in N ms\n"
+    )
+    [(path, headers, body)] = backend.requests
+    assert path == "/backend-api/codex/analytics-events/events"
+    assert headers["authorization"] == "Bearer sekrit-token"
+    assert json.loads(body) == {"events": [CHECK_EVENT]}
+
+
+def test_codex_backend_refuses_the_token(cli: CLI) -> None:
+    backend = Backend(statuses=[401])
+    try:
+        result = cli.run("check", env=backend_env(backend))
+    finally:
+        backend.close()
+    assert result.code == 1
+    assert "sekrit" not in result.out + result.err
+    assert result.err == (
+        "codex-telemetry: failed: connected, but the backend refused it with HTTP 401; "
+        "check codex_backend.token (CODEX_TELEMETRY_CODEX_BACKEND__TOKEN)\n"
+    )
+
+
+def test_console_prints_the_record_on_standard_error(cli: CLI) -> None:
+    result = cli.run("check", env={"CODEX_TELEMETRY_EXPORTER": "console"})
+    assert result.code == 0
+    assert masked(result.out) == (
+        "sending 1 test record with console to standard error\nok: delivered in N ms\n"
+    )
+    assert result.err.startswith('codex_hook_run {"thread_id": "codex-telemetry-check", ')

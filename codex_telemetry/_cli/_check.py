@@ -19,7 +19,7 @@ _CHECK = "codex-telemetry-check"
 
 # What to look at when the collector answers with this status.
 _HINTS = {
-    "http_400": "the collector could not read the record",
+    "http_400": "the server could not read the record",
     "http_401": "check otlp.headers (CODEX_TELEMETRY_OTLP__HEADERS)",
     "http_403": "check otlp.headers (CODEX_TELEMETRY_OTLP__HEADERS)",
     "http_404": "check the endpoint's path (OTLP/HTTP logs are at /v1/logs)",
@@ -75,25 +75,26 @@ def _explain(
     """(connected, status, sentence) for the reason a record was not delivered."""
     if reason is None:
         return None, None, f"no answer from {address} within {timeout:g} s"
+    server = "backend" if exporter == "codex_backend" else "collector"
     hint = _HINTS.get(reason)
     if exporter == "codex_backend" and reason in ("http_401", "http_403"):
         hint = "check codex_backend.token (CODEX_TELEMETRY_CODEX_BACKEND__TOKEN)"
     suffix = f"; {hint}" if hint else ""
     if reason.startswith("http_"):
         status = reason.removeprefix("http_")
-        return True, status, f"connected, but the collector refused it with HTTP {status}{suffix}"
+        return True, status, f"connected, but the {server} refused it with HTTP {status}{suffix}"
     if reason.startswith("grpc_"):
         status = reason.removeprefix("grpc_").upper()
         return (
             True,
             status,
-            f"connected, but the collector refused it with gRPC status {status}{suffix}",
+            f"connected, but the {server} refused it with gRPC status {status}{suffix}",
         )
     if reason == "unreachable":
         return (
             False,
             None,
-            f"could not connect to {address} within {timeout:g} s; is a collector listening there?",
+            f"could not connect to {address} within {timeout:g} s; is a {server} listening there?",
         )
     if reason == "timeout":
         return None, None, f"no answer from {address} within {timeout:g} s"
@@ -153,7 +154,8 @@ def check(timeout: float, as_json: bool, verbose: bool) -> None:
         status: str | None = "ok"
         sentence = f"delivered in {elapsed * 1000:.0f} ms"
         if tls is not None:
-            sentence = f"connected, the collector accepted it in {elapsed * 1000:.0f} ms"
+            server = "backend" if settings.exporter == "codex_backend" else "collector"
+            sentence = f"connected, the {server} accepted it in {elapsed * 1000:.0f} ms"
     else:
         connected, status, sentence = _explain(why, settings.exporter, address, timeout)
 
