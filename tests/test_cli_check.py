@@ -296,3 +296,17 @@ def test_console_prints_the_record_on_standard_error(cli: CLI) -> None:
         "sending 1 test record with console to standard error\nok: delivered in N ms\n"
     )
     assert result.err.startswith('codex_hook_run {"thread_id": "codex-telemetry-check", ')
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_a_collector_that_never_answers(cli: CLI, protocol: str) -> None:
+    receiver: HttpReceiver | GrpcReceiver
+    if protocol == "grpc":
+        receiver = GrpcReceiver(default=GrpcReply(hang=True))
+    else:
+        receiver = HttpReceiver(default=HttpReply(hang=True))
+    with receiver:
+        endpoint = receiver.endpoint if isinstance(receiver, GrpcReceiver) else receiver.url()
+        result = cli.run("check", "--timeout", "0.5", env=otlp(endpoint, protocol))
+    assert result.code == 1
+    assert result.err == f"codex-telemetry: failed: no answer from {endpoint} within 0.5 s\n"
