@@ -23,7 +23,7 @@ import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -53,9 +53,11 @@ __all__ = [
     "FileSettings",
     "OTLPSettings",
     "ReducerSettings",
+    "SettingSource",
     "TelemetrySettings",
     "check_logger_provider",
     "load_settings",
+    "setting_sources",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -873,3 +875,109 @@ def load_settings(
         raise ConfigurationError(problems)
     _check_resource_attributes(settings_cls)
     return settings
+
+
+class SettingSource(NamedTuple):
+    """Where the effective value of one setting came from (see :func:`setting_sources`).
+
+    ``kind`` is ``argument``, ``environment`` (a ``CODEX_TELEMETRY_*`` variable),
+    ``dotenv`` (the same variable in ``.env``), ``otel`` (a standard ``OTEL_*`` variable),
+    ``opt_out`` (``DO_NOT_TRACK`` or ``OTEL_SDK_DISABLED``, which override everything) or
+    ``default``; ``variable`` names the variable, when one supplied the value.
+    """
+
+    kind: Literal["argument", "environment", "dotenv", "otel", "opt_out", "default"]
+    variable: str | None = None
+
+
+def setting_sources(
+    settings_cls: type[TelemetrySettings] = TelemetrySettings, /, **overrides: Any
+) -> dict[str, SettingSource]:
+    """For each setting (``"otlp.endpoint"``, ...), the source its effective value came from.
+
+    Asks the settings class's own sources (the ones ``settings_customise_sources``
+    chooses, in its order) and its own ``OTEL_*`` fallback step, so the precedence is the
+    one :func:`load_settings` applies. Call it after :func:`load_settings` succeeded with
+    the same arguments: it does not validate.
+    """
+    from pydantic_settings import (  # noqa: PLC0415 - only the diagnostics need these
+        DotEnvSettingsSource,
+        EnvSettingsSource,
+        InitSettingsSource,
+        SecretsSettingsSource,
+    )
+
+    arguments = _nest(overrides)
+    init = InitSettingsSource(settings_cls, init_kwargs=arguments)
+    env = EnvSettingsSource(settings_cls)
+    layers: list[tuple[str, dict[str, Any]]] = []
+    for source in settings_cls.settings_customise_sources(
+        settings_cls,
+        init,
+        env,
+        DotEnvSettingsSource(settings_cls),
+        SecretsSettingsSource(settings_cls),
+    ):
+        kind = "argument" if source is init else "environment" if source is env else "dotenv"
+        layers.append((kind, source()))
+    fallbacks = settings_cls._apply_fallbacks({})  # type: ignore[operator]
+    opted_out = settings_cls._read_environment and (
+        _is_true("DO_NOT_TRACK") or _is_true("OTEL_SDK_DISABLED")
+    )
+
+    sources: dict[str, SettingSource] = {}
+    for path in _setting_paths(settings_cls):
+        sources[".".join(path)] = _source_for(path, layers, fallbacks, opted_out)
+    return sources
+
+
+def _setting_paths(settings_cls: type[TelemetrySettings]) -> list[tuple[str, ...]]:
+    paths: list[tuple[str, ...]] = []
+    for name, info in settings_cls.model_fields.items():
+        group = info.annotation
+        if isinstance(group, type) and issubclass(group, BaseModel):
+            paths.extend((name, field) for field in group.model_fields)
+        else:
+            paths.append((name,))
+    return paths
+
+
+def _lookup(data: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _source_for(
+    path: tuple[str, ...],
+    layers: list[tuple[str, dict[str, Any]]],
+    fallbacks: Mapping[str, Any],
+    opted_out: bool,
+) -> SettingSource:
+    if path == ("enabled",) and opted_out:
+        name = "DO_NOT_TRACK" if _is_true("DO_NOT_TRACK") else "OTEL_SDK_DISABLED"
+        return SettingSource("opt_out", name)
+    for kind, data in layers:
+        if _lookup(data, path) is None:
+            continue
+        if kind == "argument":
+            return SettingSource("argument")
+        return SettingSource(kind, _given_variable(path, kind))  # type: ignore[arg-type]
+    if _lookup(fallbacks, path) is not None:
+        for name in _OTEL_FALLBACKS.get(path, ()):
+            if os.environ.get(name):
+                return SettingSource("otel", name)
+        return SettingSource("otel", "OTEL_RESOURCE_ATTRIBUTES")  # service.name in it
+    return SettingSource("default")
+
+
+def _given_variable(path: tuple[str, ...], kind: str) -> str:
+    """The variable that held the value: the field's own, or its group's (JSON)."""
+    if kind == "environment":
+        names = {name.upper() for name in os.environ}
+        for depth in range(len(path), 0, -1):
+            if _variable(path[:depth]) in names:
+                return _variable(path[:depth])
+    return _variable(path)
