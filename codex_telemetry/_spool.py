@@ -934,7 +934,10 @@ def _event_classes() -> dict[str, type[AnalyticsEvent]]:
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        if "event_type" in cls.__dict__:
+        # dataclass(slots=True) replaces each class; the one replaced can linger among
+        # the subclasses until collected: keep only the class its module names.
+        module = sys.modules.get(cls.__module__)
+        if "event_type" in cls.__dict__ and getattr(module, cls.__qualname__, None) is cls:
             found[cls.event_type] = cls
     return found
 
