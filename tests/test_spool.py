@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -11,6 +12,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -28,6 +30,7 @@ from codex_telemetry._spool import (
     list_spool,
     purge_spool,
 )
+from codex_telemetry.events import TurnEvent
 
 _ROOT = Path(__file__).resolve().parent.parent
 _DESTINATION = "otlp http/protobuf http://localhost:4318/v1/logs"
@@ -482,16 +485,38 @@ def test_drain_delivers_orphans_through_a_callable_until_it_refuses(tmp_path: Pa
     assert _segments(tmp_path) == []
 
 
-def test_replayed_wire_objects_become_the_same_typed_events() -> None:
+def test_typed_events_are_spooled_as_their_exact_wire_objects(tmp_path: Path) -> None:
     workload = _workload.Workload()
     facts = [*_workload.setup_facts(workload), *_workload.turn_facts(workload, 40)]
     reducer = _workload.new_reducer()
     events = [event for fact in facts for event in reducer.ingest(fact)]
-    assert len({event.event_type for event in events}) >= 6
-    for event in events:
-        rebuilt = SpooledEvent(1, json.loads(json.dumps(event.to_dict()))).to_event()
-        assert type(rebuilt) is type(event)
-        assert rebuilt == event
+    turn = next(event for event in events if isinstance(event, TurnEvent))
+    events.append(
+        dataclasses.replace(
+            turn,
+            model='caf\udce9 ✓ "quoted"\n',
+            turn_error={"codex_error_info": {"nested": [1, 2.5, None, True, "naïve"]}},
+        )
+    )
+    assert len({event.event_type for event in events}) >= 7
+    spool = Spool.open(_DESTINATION, root=tmp_path)
+    spool.append(events, 1)
+    [segment] = _segments(tmp_path)
+    assert segment.read_text().splitlines() == [
+        f'{{"time_unix_nano":1,"event":{json.dumps(event.to_dict(), separators=(",", ":"))}}}'
+        for event in events
+    ]
+    _die(spool)
+
+    replayed = _take_all(Spool.open(_DESTINATION, root=tmp_path))
+    assert [event.wire for event in replayed] == [event.to_dict() for event in events]
+    for original, event in zip(events, replayed, strict=True):
+        rebuilt = event.to_event()
+        assert type(rebuilt) is type(original)
+        assert rebuilt == original
+
+
+def test_a_wire_object_that_is_no_event_is_refused() -> None:
     with pytest.raises(ValueError, match="not an analytics event"):
         event_from_wire({"event_type": "nope", "event_params": {}})
     with pytest.raises(ValueError, match="not a codex_hook_run event"):
@@ -620,3 +645,88 @@ def test_a_claimer_that_dies_mid_replay_leaves_the_rest_to_the_next(tmp_path: Pa
     spool = Spool.open(_DESTINATION, root=tmp_path / "spool")
     assert _indices(_take_all(spool)) == list(range(40, 60))
     spool.close()
+
+
+# --- housekeeping, threads and forks -------------------------------------------------------
+
+
+def test_the_default_directory_is_the_users_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    spool = Spool.open(_DESTINATION)
+    spool.append([_event(0)], 1)
+    expected = tmp_path / "home" / ".cache" / "codex-telemetry" / "spool"
+    assert spool.stats().directory == _folder(expected)
+    assert len(_segments(expected)) == 1
+    spool.close()
+
+
+def test_leftovers_of_interrupted_steps_are_cleaned_up(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    folder.mkdir(mode=0o700)
+    stale = folder / ".00000000000000000001-1-0000aaaa.new"  # created, never renamed
+    fresh = folder / ".00000000000000000002-1-0000bbbb.new"  # being created right now
+    stray = folder / "00000000000000000003-1-0000cccc.ack"  # its segment was deleted
+    for path in (stale, fresh, stray):
+        path.write_text("")
+    os.utime(stale, (1, 1))
+    target = tmp_path / "elsewhere.jsonl"
+    target.write_text(f'{{"time_unix_nano":5,"event":{json.dumps(_event(0))}}}\n')
+    (folder / "00000000000000000004-1-0000dddd.jsonl").symlink_to(target)
+
+    spool = Spool.open(_DESTINATION, root=tmp_path)
+    assert sorted(path.name for path in folder.iterdir()) == [
+        ".00000000000000000002-1-0000bbbb.new",
+        "00000000000000000004-1-0000dddd.jsonl",  # a link is never claimed nor deleted
+        "DESTINATION",
+    ]
+    assert _take_all(spool) == []
+    assert target.exists()
+    spool.close()
+
+
+def test_appends_and_acknowledgements_from_two_threads(tmp_path: Path) -> None:
+    spool = Spool.open(_DESTINATION, root=tmp_path, max_bytes=1 << 30)
+    appended = threading.Semaphore(0)
+
+    def acknowledge() -> None:
+        for _ in range(2000):
+            appended.acquire()
+            spool.acknowledge(1)
+
+    acknowledger = threading.Thread(target=acknowledge)
+    acknowledger.start()
+    for index in range(2000):
+        spool.append([_event(index)], 1)
+        appended.release()
+    acknowledger.join(30)
+    assert spool.stats().pending == 0
+    spool.close()
+    assert _segments(tmp_path) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_leaves_its_parents_segment_alone(tmp_path: Path) -> None:
+    parent = Spool.open(_DESTINATION, root=tmp_path)
+    parent.append([_event(0)], 1)
+    pid = os.fork()
+    if pid == 0:  # the child: forget the parent's segment, spool on its own
+        status = 1
+        try:
+            parent.close_after_fork()
+            child = Spool.open(_DESTINATION, root=tmp_path)
+            child.append([_event(1)], 1)
+            status = 0 if child.take_orphans(10) == [] else 2
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+    assert len(_segments(tmp_path)) == 2
+    claimer = Spool.open(_DESTINATION, root=tmp_path)
+    assert _indices(_take_all(claimer)) == [1]  # the child's, orphaned; the parent's is alive
+    claimer.close()
+    parent.acknowledge(1)
+    parent.close()
