@@ -707,7 +707,8 @@ class Spool:
             start = segment.read_offset
             length = min(chunk, segment.size - start)
             data = os.pread(segment.fd, length, start)
-            if len(data) < length:  # shorter than when claimed: treat the rest as torn
+            if len(data) < length:  # shorter than when claimed (cut by hand)
+                self._bytes -= segment.size - (start + len(data))
                 segment.size = start + len(data)
             cut = data.rfind(b"\n") + 1
             if cut or start + len(data) >= segment.size:
@@ -716,10 +717,12 @@ class Spool:
         events: list[SpooledEvent] = []
         ends: list[int] = []
         offset = start
-        for line in data[:cut].splitlines(keepends=True):
+        lines = data[:cut].split(b"\n")
+        lines.pop()  # after the last newline
+        for line in lines:
             if len(events) >= limit:
                 break
-            offset += len(line)
+            offset += len(line) + 1
             event = _parse_line(line)
             if event is None:
                 self._corrupt += 1

@@ -220,6 +220,16 @@ def test_a_torn_last_line_is_skipped_and_counted(tmp_path: Path) -> None:
     spool.close()
 
 
+def test_an_event_longer_than_a_read_is_read_whole(tmp_path: Path) -> None:
+    big = {"event_type": "e", "event_params": {"index": 1, "text": "x" * (3 * 1024 * 1024)}}
+    spool = Spool.open(_DESTINATION, root=tmp_path)
+    spool.append([_event(0), big, _event(2)], 1)
+    _die(spool)
+    replayed = Spool.open(_DESTINATION, root=tmp_path)
+    assert [event.wire for event in _take_all(replayed)] == [_event(0), big, _event(2)]
+    replayed.close()
+
+
 def test_lines_that_are_not_spooled_events_are_skipped_and_counted(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
     folder.mkdir(mode=0o700)
