@@ -1,21 +1,24 @@
 """The durable spool: events produced but not yet settled by the sink, kept on disk.
 
-The spool is a write-ahead log beside the sink's in-memory queue. The worker appends each
-batch of events as soon as the reducer produces them (one ``write(2)`` per batch, so the
-bytes are in the operating system's page cache before the sink sees them); the sink
-acknowledges events, in the order they were appended, once each is settled (delivered,
-or given up on for good). What was appended and never acknowledged survives the process:
-a collector down at exit, ``SIGTERM`` with Python's default handling, ``SIGKILL`` or a
-crash. The next process that opens the same directory for the same destination claims
-those segments and hands their events back, oldest first, through :meth:`Spool.take_orphans`.
+The worker appends each batch of events as soon as the reducer produces them (one
+``write(2)`` per batch, so the bytes are in the operating system's page cache before the
+sink sees them). Normally the same events are then handed to the sink in memory, and the
+spool is only a write-ahead log: nothing is read back. When the sink has no room, or
+older events still wait, events stay in the spool's **backlog** on disk and are read back,
+oldest first, as the sink catches up; the spool is then the queue, bounded in bytes
+instead of in memory. The sink acknowledges events in the order they were handed out,
+once each is settled (delivered, or given up on for good). What was appended and never
+acknowledged survives the process: a collector down at exit, ``SIGTERM`` with Python's
+default handling, ``SIGKILL`` or a crash. The next process that opens the same directory
+for the same destination claims those segments into its backlog and sends them first.
 
-What is promised: every event ``append`` returned from is on disk as far as every other
-process is concerned (it survives the death of this one). Nothing is ``fsync``-ed, so a
-power loss or kernel crash can lose what the operating system had not yet written back
-(on Linux by default, up to about the last 30 seconds) and can leave a torn last line or an older
-acknowledgement (which means duplicates, never loss of acknowledged-later events).
-Delivery is at least once: an event is sent twice only when the process dies between the
-sink's delivery of a batch and the acknowledgement that follows it.
+What is promised: once ``append`` returns, its events are on disk for every other process:
+they survive the death of this one, however it dies. Nothing is ``fsync``-ed, so a power
+loss or a kernel crash can lose what the operating system had not yet written back (on
+Linux by default, up to about the last 30 seconds of events), tear the last line (skipped
+and counted) or roll an acknowledgement back (those events are sent again). Delivery is
+at least once: an event is sent twice only when the process dies between the sink's
+delivery of its batch and the acknowledgement that follows.
 
 Layout, under the root (by default ``platformdirs.user_cache_dir("codex-telemetry")``
 ``/spool``); directories are created with mode 0700 and files with mode 0600::
@@ -34,8 +37,9 @@ creation and its lock. A claimer that dies mid-replay releases its lock with its
 next process resumes from the last acknowledgement.
 
 An unusable directory (missing permissions, read-only, full, no ``fcntl``) turns the spool
-into an in-memory one with one warning: appends are then only counted (the sink's queue
-holds the events), nothing survives the process, and nothing raises.
+into an in-memory one with one warning: appends are then handed out at once and only
+counted (the sink's queue holds the events), nothing survives the process, and nothing
+raises.
 """
 
 from __future__ import annotations
@@ -135,11 +139,13 @@ class SpoolStats:
     in_memory: bool
     """True once appends are no longer written (the directory is unusable)."""
     pending: int
-    """Appended or taken, and not yet acknowledged."""
+    """Handed out, and not yet acknowledged."""
+    backlog_bytes: int
+    """Bytes on disk not yet handed out (orphans, and events appended to the backlog)."""
     bytes_on_disk: int
     """Size of the segments this process holds (its own and the orphans it claimed)."""
     dropped: int
-    """Removed from disk unacknowledged to keep the byte bound, oldest first."""
+    """Removed from disk before they were handed out, to keep the byte bound."""
     not_spooled: int
     """Appended while the spool was in memory, or that could not be encoded."""
     truncated_lines: int
@@ -157,7 +163,7 @@ class _Segment:
     own: bool
     file: BinaryIO | None = None  # own segments: where appends are written
     ack_fd: int = -1
-    read_offset: int = 0  # orphans: how far take_orphans has read
+    read_offset: int = 0  # how far events were handed out (appended or taken)
     pending: int = 0  # events handed out (appended or taken) not yet acknowledged
     deleted: bool = False
 
@@ -345,19 +351,23 @@ def _parse_line(line: bytes) -> SpooledEvent | None:
 class Spool:
     """One process's spool for one destination. Made by :meth:`open`; thread-safe.
 
-    The contract with the caller:
+    Events are **handed out** to the sink in one order, and acknowledged in that order:
 
-    - :meth:`append` every batch of events the reducer produces, before the sink gets it;
-    - hand the events of :meth:`take_orphans` to the same sink before (or between) new
-      ones, in the order they were taken;
-    - :meth:`acknowledge` events in the order they were appended or taken, each once,
-      when the sink delivered it or gave up on it for good (a permanent refusal). Events
-      the sink did not deliver because the process is exiting are not acknowledged: the
-      next process sends them;
+    - :meth:`append` writes every batch of events the reducer produces. It returns True
+      when the caller should hand them to the sink now; False when they joined the
+      **backlog** instead: the caller passed ``hand_out=False`` (the sink has no room),
+      or older events are still waiting (a dead process's orphans, or earlier events
+      spooled without being handed out), so that the oldest always go first.
+    - :meth:`take` reads the backlog back, oldest first, as those events are handed out;
+      call it whenever the sink has room, until it returns nothing.
+    - :meth:`acknowledge` the events in the order they were handed out, each once, when
+      the sink delivered it or gave up on it for good (a permanent refusal). Events the
+      sink did not deliver because the process is exiting are not acknowledged: the next
+      process sends them.
     - :meth:`close` at exit (the kernel releases the locks anyway if the process dies).
 
     No method raises: a failing disk turns the spool into an in-memory one, with one
-    warning.
+    warning; :meth:`append` then hands every batch out.
     """
 
     def __init__(
@@ -365,23 +375,26 @@ class Spool:
         directory: Path | None,
         *,
         max_bytes: int,
+        on_drop: Callable[[int], None] | None = None,
         warning: str | None = None,
     ) -> None:
         """Use :meth:`open`."""
         self._directory = directory
         self._max_bytes = max(int(max_bytes), 1)
         self._segment_limit = max(1, min(self._max_bytes // 8, _MAX_SEGMENT_BYTES))
+        self._on_drop = on_drop
         self._lock = threading.Lock()
         self._in_memory = directory is None
         self._warned = False
         self._closed = False
         self._current: _Segment | None = None
         self._held: list[_Segment] = []  # own and claimed segments, oldest first
-        self._orphans: collections.deque[_Segment] = collections.deque()  # still to read
         self._pending: collections.deque[_Pending] = collections.deque()
         self._pending_events = 0
         self._bytes = 0
+        self._backlog = 0  # bytes of held segments not yet handed out
         self._dropped = 0
+        self._unreported_drops = 0
         self._not_spooled = 0
         self._truncated = 0
         self._corrupt = 0
@@ -398,15 +411,18 @@ class Spool:
         root: Path | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         label: str = "",
+        on_drop: Callable[[int], None] | None = None,
     ) -> Spool:
         """The spool of ``destination`` under ``root`` (default: the user's cache folder),
-        with every orphaned segment of that destination claimed.
+        with every orphaned segment of that destination claimed (they are the backlog).
 
         ``destination`` keys the partition: events spooled under one key are only ever
         handed back under the same key. It is hashed, never written; put in it everything
         that decides where events go (sink, endpoint, account), and nothing secret in
-        ``label``, which is written for people to read. Never raises: an unusable
-        directory gives an in-memory spool and one warning.
+        ``label``, which is written for people to read. ``max_bytes`` bounds the segments
+        this process holds; ``on_drop(count)`` is called (outside the spool's lock) when
+        events that were never handed out are dropped to keep that bound, oldest first.
+        Never raises: an unusable directory gives an in-memory spool and one warning.
         """
         folder: Path | None = None
         if sys.platform == "win32":
@@ -424,22 +440,24 @@ class Spool:
                 os.replace(temporary, label_path)
         except (OSError, _SpoolUnusableError, ImportError, ValueError) as error:
             return cls(None, max_bytes=max_bytes, warning=f"{folder or root}: {error}")
-        spool = cls(folder, max_bytes=max_bytes)
+        spool = cls(folder, max_bytes=max_bytes, on_drop=on_drop)
         spool.claim_orphans()
         return spool
 
     def claim_orphans(self) -> int:
         """Claim the orphaned segments of this destination (those whose lock can be
-        taken); return how many. :meth:`open` does it; call again to pick up the
-        segments of processes that died since."""
+        taken) into the backlog; return how many. :meth:`open` does it; call again to
+        pick up the segments of processes that died since."""
         with self._lock:
             if self._closed or self._directory is None:
                 return 0
             try:
-                return self._claim()
+                claimed = self._claim()
             except OSError as error:
                 self._fail(error)
-                return 0
+                claimed = 0
+        self._report_drops()
+        return claimed
 
     def _claim(self) -> int:
         assert self._directory is not None
@@ -462,15 +480,15 @@ class Spool:
                 size = os.fstat(fd).st_size
                 segment = _Segment(path, fd, size, 0, own=False)
                 segment.acked = segment.read_offset = _read_ack(segment.ack_path, size)
+                self._held.append(segment)
+                self._bytes += size
+                self._backlog += size - segment.read_offset
                 if segment.acked >= size:
                     self._finish(segment)
                     continue
-                self._held.append(segment)
-                self._orphans.append(segment)
-                self._bytes += size
                 claimed += 1
+        # Oldest first: the names start with the creation time.
         self._held.sort(key=lambda segment: segment.path.name)
-        self._orphans = collections.deque(sorted(self._orphans, key=lambda s: s.path.name))
         self._make_room(0)
         return claimed
 
@@ -490,51 +508,68 @@ class Spool:
 
     # --- the live path ---------------------------------------------------------------------
 
-    def append(self, events: Sequence[SpoolableEvent], timestamp_ns: int) -> int:
+    def append(
+        self, events: Sequence[SpoolableEvent], timestamp_ns: int, *, hand_out: bool = True
+    ) -> bool:
         """Write ``events`` (typed events, or their wire objects) produced at
-        ``timestamp_ns`` with one write; return how many older events were dropped from
-        disk to keep the byte bound."""
+        ``timestamp_ns``, with one write. True: hand them to the sink now (they count as
+        handed out); False: they joined the backlog, and :meth:`take` returns them."""
         count = len(events)
         if not count:
-            return 0
+            return True
         with self._lock:
             if self._closed:
-                return 0
-            self._pending_events += count
-            if self._in_memory:
-                self._not_spooled += count
-                self._pending.append(_Pending(None, None, count))
-                return 0
-            lines = self._encode(events, timestamp_ns)
-            data = "".join(lines).encode("ascii")
-            dropped_before = self._dropped
+                return True
+            handed_out = self._append(events, timestamp_ns, hand_out=hand_out)
+        self._report_drops()
+        return handed_out
+
+    def _append(
+        self, events: Sequence[SpoolableEvent], timestamp_ns: int, *, hand_out: bool
+    ) -> bool:
+        count = len(events)
+        if self._in_memory:
+            self._not_spooled += count
+            self._hand_out(None, None, count)
+            return True
+        lines = self._encode(events, timestamp_ns)
+        data = "".join(lines).encode("ascii")
+        try:
+            self._make_room(len(data))
+            segment = self._writable_segment()
+            start = segment.size
+            assert segment.file is not None
             try:
-                self._make_room(len(data))
-                segment = self._writable_segment()
-                start = segment.size
-                assert segment.file is not None
-                try:
-                    _write_all(segment.file, data)
-                except OSError:
-                    self._cut_back(segment, start)
-                    raise
-            except OSError as error:
-                self._fail(error)
-                self._not_spooled += count
-                self._pending.append(_Pending(None, None, count))
-                return self._dropped - dropped_before
-            ends: list[int] = []
-            end = start
-            for line in lines:
-                end += len(line)  # ASCII: one character, one byte
-                ends.append(end)
-            segment.size = end
+                _write_all(segment.file, data)
+            except OSError:
+                self._cut_back(segment, start)
+                raise
+        except OSError as error:
+            self._fail(error)
+            self._not_spooled += count
+            self._hand_out(None, None, count)
+            return True
+        segment.size = start + len(data)
+        self._bytes += len(data)
+        if segment.size >= self._segment_limit:
+            self._current = None  # the next append starts a new segment
+        if not hand_out or self._backlog:
+            self._backlog += len(data)
+            return False
+        ends: list[int] = []
+        end = start
+        for line in lines:
+            end += len(line)  # ASCII: one character, one byte
+            ends.append(end)
+        segment.read_offset = end
+        self._hand_out(segment, ends, count)
+        return True
+
+    def _hand_out(self, segment: _Segment | None, ends: list[int] | None, count: int) -> None:
+        if segment is not None:
             segment.pending += count
-            self._bytes += len(data)
-            self._pending.append(_Pending(segment, ends, count))
-            if segment.size >= self._segment_limit:
-                self._current = None  # the next append starts a new segment
-            return self._dropped - dropped_before
+        self._pending_events += count
+        self._pending.append(_Pending(segment, ends, count))
 
     def _encode(self, events: Sequence[SpoolableEvent], timestamp_ns: int) -> list[str]:
         prefix = f'{{"time_unix_nano":{int(timestamp_ns)},"event":'
@@ -586,9 +621,9 @@ class Spool:
             os.ftruncate(segment.fd, size)
 
     def acknowledge(self, count: int) -> None:
-        """The next ``count`` events, in the order they were appended or taken, are
-        settled: persist it (one small write per segment touched) and delete the
-        segments that are settled in full."""
+        """The next ``count`` events, in the order they were handed out, are settled:
+        persist it (one small write per segment touched) and delete the segments that
+        are settled in full."""
         with self._lock:
             touched: dict[int, _Segment] = {}
             while count > 0 and self._pending:
@@ -616,11 +651,12 @@ class Spool:
                     self._fail(error)
 
     def _settled(self, segment: _Segment) -> bool:
-        if segment.pending:
-            return False
-        if segment.own:
-            return segment is not self._current and segment.acked >= segment.size
-        return segment.read_offset >= segment.size
+        """Everything in it was handed out and acknowledged, and no more will be written."""
+        return (
+            not segment.pending
+            and segment.read_offset >= segment.size
+            and segment is not self._current
+        )
 
     def _write_ack(self, segment: _Segment) -> None:
         if segment.ack_fd < 0:
@@ -640,12 +676,17 @@ class Spool:
             segment.path.unlink(missing_ok=True)
             segment.ack_path.unlink(missing_ok=True)
         finally:
-            self._release(segment)
-            if segment in self._held:
-                self._held.remove(segment)
-                self._bytes -= segment.size
-            if segment is self._current:
-                self._current = None
+            self._forget(segment)
+
+    def _forget(self, segment: _Segment) -> None:
+        """Release a segment and stop counting it."""
+        self._release(segment)
+        if segment in self._held:
+            self._held.remove(segment)
+            self._bytes -= segment.size
+            self._backlog -= max(segment.size - segment.read_offset, 0)
+        if segment is self._current:
+            self._current = None
 
     @staticmethod
     def _release(segment: _Segment) -> None:
@@ -659,49 +700,65 @@ class Spool:
         segment.ack_fd = segment.fd = -1
 
     def _make_room(self, incoming: int) -> None:
-        """Drop the oldest segments until ``incoming`` more bytes fit in the bound."""
+        """Drop the oldest segments until ``incoming`` more bytes fit in the bound; count
+        the events in them that were never handed out."""
         while self._held and self._bytes + incoming > self._max_bytes:
             oldest = self._held[0]
-            start = oldest.acked
-            data = (
-                os.pread(oldest.fd, max(oldest.size - start, 0), start) if oldest.fd >= 0 else b""
-            )
+            start = oldest.read_offset
+            length = max(oldest.size - start, 0)
+            data = os.pread(oldest.fd, length, start) if oldest.fd >= 0 and length else b""
             whole, torn = _count_lines(data)
             self._dropped += whole
+            self._unreported_drops += whole
             self._truncated += torn
             self._finish(oldest)
 
-    # --- replay ----------------------------------------------------------------------------
+    def _report_drops(self) -> None:
+        if self._on_drop is None or not self._unreported_drops:
+            return
+        with self._lock:
+            count, self._unreported_drops = self._unreported_drops, 0
+        if count:
+            try:
+                self._on_drop(count)
+            except Exception:
+                _logger.exception("codex_telemetry: the spool's drop callback failed")
 
-    def take_orphans(self, max_events: int) -> list[SpooledEvent]:
-        """Up to ``max_events`` events of the claimed orphaned segments, oldest first;
-        empty when there are none left. They count as handed out: acknowledge them like
-        appended ones, in the order taken."""
+    # --- the backlog -----------------------------------------------------------------------
+
+    @property
+    def backlog(self) -> bool:
+        """True while spooled events wait to be handed out through :meth:`take`."""
+        return self._backlog > 0
+
+    def take(self, max_events: int) -> list[SpooledEvent]:
+        """Up to ``max_events`` events of the backlog, oldest first (orphans of dead
+        processes, then events appended without being handed out); empty when there are
+        none. They count as handed out: acknowledge them in the order taken."""
         taken: list[SpooledEvent] = []
         with self._lock:
-            while len(taken) < max_events and self._orphans:
-                segment = self._orphans[0]
-                if segment.deleted or segment.read_offset >= segment.size:
-                    self._orphans.popleft()
-                    if not segment.deleted and self._settled(segment):
-                        try:
-                            self._finish(segment)
-                        except OSError as error:
-                            self._fail(error)
-                    continue
-                try:
-                    self._read_orphan(segment, max_events - len(taken), taken)
-                except OSError as error:
-                    # An unreadable orphan: leave it (and its lock) for another process.
-                    _logger.warning("codex_telemetry: reading %s failed: %s", segment.path, error)
-                    self._orphans.popleft()
-                    if not segment.pending:
-                        self._release(segment)
-                        self._held.remove(segment)
-                        self._bytes -= segment.size
+            for segment in list(self._held):
+                if len(taken) >= max_events:
+                    break
+                while len(taken) < max_events and segment.read_offset < segment.size:
+                    try:
+                        self._read(segment, max_events - len(taken), taken)
+                    except OSError as error:
+                        # Unreadable: leave it (and its lock) to another process.
+                        _logger.warning(
+                            "codex_telemetry: reading %s failed: %s", segment.path, error
+                        )
+                        if not segment.pending:
+                            self._forget(segment)
+                        break
+                if not segment.deleted and self._settled(segment):
+                    try:
+                        self._finish(segment)
+                    except OSError as error:
+                        self._fail(error)
         return taken
 
-    def _read_orphan(self, segment: _Segment, limit: int, out: list[SpooledEvent]) -> None:
+    def _read(self, segment: _Segment, limit: int, out: list[SpooledEvent]) -> None:
         chunk = _READ_CHUNK
         while True:
             start = segment.read_offset
@@ -709,6 +766,7 @@ class Spool:
             data = os.pread(segment.fd, length, start)
             if len(data) < length:  # shorter than when claimed (cut by hand)
                 self._bytes -= segment.size - (start + len(data))
+                self._backlog -= segment.size - (start + len(data))
                 segment.size = start + len(data)
             cut = data.rfind(b"\n") + 1
             if cut or start + len(data) >= segment.size:
@@ -729,16 +787,15 @@ class Spool:
                 continue
             events.append(event)
             ends.append(offset)
-        segment.read_offset = offset
         at_end = start + len(data) >= segment.size
         if offset == start + cut and cut < len(data) and at_end:
             # The rest is a torn last line: a crash mid-write. Skip it.
             self._truncated += 1
-            segment.read_offset = start + len(data)
+            offset = start + len(data)
+        segment.read_offset = offset
+        self._backlog -= offset - start
         if events:
-            segment.pending += len(events)
-            self._pending_events += len(events)
-            self._pending.append(_Pending(segment, ends, len(events)))
+            self._hand_out(segment, ends, len(events))
             out.extend(events)
 
     # --- the end ---------------------------------------------------------------------------
@@ -760,7 +817,6 @@ class Spool:
                 except OSError:
                     self._release(segment)
             self._held.clear()
-            self._orphans.clear()
 
     def close_after_fork(self) -> None:
         """In a forked child: forget the inherited segments without touching them (the
@@ -770,7 +826,6 @@ class Spool:
         for segment in self._held:
             self._release(segment)
         self._held.clear()
-        self._orphans.clear()
         self._current = None
 
     def stats(self) -> SpoolStats:
@@ -780,6 +835,7 @@ class Spool:
                 directory=self._directory,
                 in_memory=self._in_memory,
                 pending=self._pending_events,
+                backlog_bytes=self._backlog,
                 bytes_on_disk=self._bytes,
                 dropped=self._dropped,
                 not_spooled=self._not_spooled,
@@ -991,7 +1047,7 @@ def drain_orphans(
     delivered = 0
     stopped = False
     try:
-        while batch := spool.take_orphans(batch_size):
+        while batch := spool.take(batch_size):
             if not send(batch):
                 stopped = True
                 break

@@ -57,7 +57,7 @@ def _indices(events: list[SpooledEvent]) -> list[int]:
 
 def _take_all(spool: Spool) -> list[SpooledEvent]:
     taken: list[SpooledEvent] = []
-    while batch := spool.take_orphans(100):
+    while batch := spool.take(100):
         taken.extend(batch)
     return taken
 
@@ -82,7 +82,7 @@ def _die(spool: Spool) -> None:
 def test_append_writes_one_json_line_per_event_in_private_files(tmp_path: Path) -> None:
     root = tmp_path / "cache" / "spool"
     spool = Spool.open(_DESTINATION, root=root, label="otlp http://localhost:4318/v1/logs")
-    assert spool.append([_SKILL], 1_764_000_000_000_000_000) == 0
+    assert spool.append([_SKILL], 1_764_000_000_000_000_000)
 
     [segment] = _segments(root)
     assert segment.read_text() == _SKILL_LINE
@@ -147,12 +147,12 @@ def test_the_segments_of_a_living_spool_are_never_claimed(tmp_path: Path) -> Non
     alive = Spool.open(_DESTINATION, root=tmp_path)
     alive.append([_event(0)], 1)
     other = Spool.open(_DESTINATION, root=tmp_path)
-    assert other.take_orphans(10) == []
+    assert other.take(10) == []
     assert other.claim_orphans() == 0
 
     _die(alive)
     assert other.claim_orphans() == 1
-    assert _indices(other.take_orphans(10)) == [0]
+    assert _indices(other.take(10)) == [0]
     other.close()
 
 
@@ -177,25 +177,48 @@ def test_a_claimed_segment_resumes_where_its_claimer_died(tmp_path: Path) -> Non
     _die(writer)
 
     claimer = Spool.open(_DESTINATION, root=tmp_path)
-    assert _indices(claimer.take_orphans(4)) == [0, 1, 2, 3]
+    assert _indices(claimer.take(4)) == [0, 1, 2, 3]
     claimer.acknowledge(2)  # 2 and 3 were in flight when it died
     _die(claimer)
 
     assert _indices(_take_all(Spool.open(_DESTINATION, root=tmp_path))) == [2, 3, 4, 5]
 
 
-def test_orphans_and_new_events_are_acknowledged_in_one_order(tmp_path: Path) -> None:
+def test_events_not_handed_out_wait_in_the_backlog_in_order(tmp_path: Path) -> None:
+    spool = Spool.open(_DESTINATION, root=tmp_path)
+    assert spool.append([_event(0)], 1)  # the sink has room: hand it out
+    assert not spool.append([_event(1), _event(2)], 1, hand_out=False)  # the sink is full
+    assert not spool.append([_event(3)], 1)  # older events wait: this one waits too
+    assert spool.backlog
+    assert spool.stats().backlog_bytes == 3 * len(
+        '{"time_unix_nano":1,"event":{"event_type":"codex_hook_run","event_params":{"index":1}}}\n'
+    )
+    assert _indices(spool.take(2)) == [1, 2]
+    assert _indices(spool.take(10)) == [3]
+    assert not spool.backlog
+    assert spool.take(10) == []
+    assert spool.append([_event(4)], 1)  # caught up: handed out at once again
+    spool.acknowledge(2)  # 0, then 1 (taken)
+    _die(spool)
+    # 2 and 3 were taken and 4 handed out, none acknowledged: the next process sends them.
+    assert _indices(_take_all(Spool.open(_DESTINATION, root=tmp_path))) == [2, 3, 4]
+
+
+def test_orphans_go_before_new_events(tmp_path: Path) -> None:
     writer = Spool.open(_DESTINATION, root=tmp_path)
     writer.append([_event(0), _event(1)], 1)
     _die(writer)
 
     spool = Spool.open(_DESTINATION, root=tmp_path)
-    assert _indices(spool.take_orphans(10)) == [0, 1]
-    spool.append([_event(2)], 2)
+    assert spool.backlog
+    assert not spool.append([_event(2)], 2)  # behind the orphans
+    assert _indices(spool.take(10)) == [0, 1, 2]
+    assert spool.append([_event(3)], 3)
     spool.acknowledge(2)  # the orphans: their segment is done
     assert len(_segments(tmp_path)) == 1
-    _die(spool)
-    assert _indices(_take_all(Spool.open(_DESTINATION, root=tmp_path))) == [2]
+    spool.acknowledge(2)
+    spool.close()
+    assert _segments(tmp_path) == []
 
 
 # --- torn and foreign lines ----------------------------------------------------------------
@@ -273,13 +296,14 @@ def _disk_bytes(root: Path) -> int:
 
 def test_the_byte_bound_drops_the_oldest_events_and_counts_them(tmp_path: Path) -> None:
     line = len(f'{{"time_unix_nano":1,"event":{json.dumps(_event(10), separators=(",", ":"))}}}\n')
-    spool = Spool.open(_DESTINATION, root=tmp_path, max_bytes=40 * line)  # segments of 5 lines
-    dropped = 0
-    for index in range(10, 100):
-        dropped += spool.append([_event(index)], 1)
+    drops: list[int] = []
+    spool = Spool.open(_DESTINATION, root=tmp_path, max_bytes=40 * line, on_drop=drops.append)
+    for index in range(10, 100):  # segments of 5 lines; none handed out
+        assert not spool.append([_event(index)], 1, hand_out=False)
         assert _disk_bytes(tmp_path) <= 40 * line
     stats = spool.stats()
-    assert dropped == stats.dropped == 50
+    assert drops == [5] * 10
+    assert stats.dropped == 50
     assert stats.bytes_on_disk == _disk_bytes(tmp_path) == 40 * line
     _die(spool)
     assert _indices(_take_all(Spool.open(_DESTINATION, root=tmp_path))) == list(range(60, 100))
@@ -334,7 +358,7 @@ def _exercise(spool: Spool) -> None:
     for index in range(5):
         spool.append([_event(index)], 1)
     spool.acknowledge(5)
-    spool.take_orphans(10)
+    spool.take(10)
     spool.claim_orphans()
     spool.close()
 
@@ -446,7 +470,7 @@ def test_list_spool_tells_what_is_waiting_and_who_holds_it(tmp_path: Path) -> No
     _die(dead)
     alive = Spool.open(_DESTINATION, root=tmp_path)
     alive.append([_SKILL], 1_764_000_000_000_000_001)
-    alive.take_orphans(0)
+    alive.take(0)
 
     [summary] = list_spool(tmp_path)
     assert summary.label == "otlp http://localhost:4318/v1/logs"
@@ -564,7 +588,7 @@ elif mode == "claim":  # claim, wait for the word, then take everything (acknowl
     print("claimed", flush=True)
     sys.stdin.readline()
     taken = []
-    while batch := spool.take_orphans(7):
+    while batch := spool.take(7):
         taken.extend(event.wire["event_params"]["index"] for event in batch)
     spool.acknowledge(acknowledge)
     print(json.dumps(taken), flush=True)
@@ -728,7 +752,7 @@ def test_a_forked_child_leaves_its_parents_segment_alone(tmp_path: Path) -> None
             parent.close_after_fork()
             child = Spool.open(_DESTINATION, root=tmp_path)
             child.append([_event(1)], 1)
-            status = 0 if child.take_orphans(10) == [] else 2
+            status = 0 if child.take(10) == [] else 2
         finally:
             os._exit(status)
     _, status = os.waitpid(pid, 0)
