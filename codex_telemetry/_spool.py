@@ -100,6 +100,8 @@ _MAX_SEGMENT_BYTES: Final = 8 * 1024 * 1024
 # A temporary segment older than this whose lock can be taken was left by a crash.
 _STALE_NEW_SECONDS: Final = 60.0
 _READ_CHUNK: Final = 1024 * 1024
+# Orphaned segments claimed at a time (each holds a descriptor); more once these are read.
+_MAX_CLAIMED: Final = 64
 # ASCII JSON: a lone surrogate (a file name decoded with surrogateescape) round-trips
 # exactly, and a line can be read with any tool whatever its locale.
 _ENCODE: Final = json.JSONEncoder(separators=(",", ":")).encode
@@ -166,6 +168,7 @@ class _Segment:
     read_offset: int = 0  # how far events were handed out (appended or taken)
     pending: int = 0  # events handed out (appended or taken) not yet acknowledged
     deleted: bool = False
+    unreadable: bool = False
 
     @property
     def ack_path(self) -> Path:
@@ -393,6 +396,7 @@ class Spool:
         self._pending_events = 0
         self._bytes = 0
         self._backlog = 0  # bytes of held segments not yet handed out
+        self._more_orphans = False  # orphans left unclaimed by the last claim
         self._dropped = 0
         self._unreported_drops = 0
         self._not_spooled = 0
@@ -463,6 +467,7 @@ class Spool:
         assert self._directory is not None
         held = {segment.path for segment in self._held}
         claimed = 0
+        self._more_orphans = False
         names = sorted(os.listdir(self._directory))
         present = set(names)
         now = time.time()
@@ -474,6 +479,9 @@ class Spool:
                 if name[: -len(_ACK_SUFFIX)] + _SEGMENT_SUFFIX not in present:
                     path.unlink(missing_ok=True)  # left by a finish cut short
             elif name.endswith(_SEGMENT_SUFFIX) and path not in held:
+                if claimed >= _MAX_CLAIMED:
+                    self._more_orphans = True
+                    break
                 fd = _lock_if_orphaned(path)
                 if fd is None:
                     continue
@@ -553,7 +561,7 @@ class Spool:
         self._bytes += len(data)
         if segment.size >= self._segment_limit:
             self._current = None  # the next append starts a new segment
-        if not hand_out or self._backlog:
+        if not hand_out or self._backlog or self._more_orphans:
             self._backlog += len(data)
             return False
         ends: list[int] = []
@@ -656,6 +664,7 @@ class Spool:
             not segment.pending
             and segment.read_offset >= segment.size
             and segment is not self._current
+            and not segment.unreadable
         )
 
     def _write_ack(self, segment: _Segment) -> None:
@@ -684,7 +693,8 @@ class Spool:
         if segment in self._held:
             self._held.remove(segment)
             self._bytes -= segment.size
-            self._backlog -= max(segment.size - segment.read_offset, 0)
+            if not segment.unreadable:
+                self._backlog -= max(segment.size - segment.read_offset, 0)
         if segment is self._current:
             self._current = None
 
@@ -729,34 +739,58 @@ class Spool:
     @property
     def backlog(self) -> bool:
         """True while spooled events wait to be handed out through :meth:`take`."""
-        return self._backlog > 0
+        return self._backlog > 0 or self._more_orphans
 
     def take(self, max_events: int) -> list[SpooledEvent]:
         """Up to ``max_events`` events of the backlog, oldest first (orphans of dead
         processes, then events appended without being handed out); empty when there are
         none. They count as handed out: acknowledge them in the order taken."""
         taken: list[SpooledEvent] = []
-        with self._lock:
-            for segment in list(self._held):
-                if len(taken) >= max_events:
-                    break
-                while len(taken) < max_events and segment.read_offset < segment.size:
+        while True:
+            with self._lock:
+                self._take_held(max_events, taken)
+                reclaim = (
+                    len(taken) < max_events
+                    and self._more_orphans
+                    and not any(
+                        not segment.own and segment.read_offset < segment.size
+                        for segment in self._held
+                        if not segment.unreadable
+                    )
+                )
+                if reclaim:  # the claimed orphans are read: claim the next ones
                     try:
-                        self._read(segment, max_events - len(taken), taken)
-                    except OSError as error:
-                        # Unreadable: leave it (and its lock) to another process.
-                        _logger.warning(
-                            "codex_telemetry: reading %s failed: %s", segment.path, error
-                        )
-                        if not segment.pending:
-                            self._forget(segment)
-                        break
-                if not segment.deleted and self._settled(segment):
-                    try:
-                        self._finish(segment)
+                        self._claim()
                     except OSError as error:
                         self._fail(error)
-        return taken
+                        self._more_orphans = False
+            self._report_drops()
+            if not reclaim:
+                return taken
+
+    def _take_held(self, max_events: int, taken: list[SpooledEvent]) -> None:
+        for segment in list(self._held):
+            if len(taken) >= max_events or (segment.own and self._more_orphans):
+                return  # done, or older orphans are still to be claimed
+            while (
+                len(taken) < max_events
+                and segment.read_offset < segment.size
+                and not segment.unreadable
+            ):
+                try:
+                    self._read(segment, max_events - len(taken), taken)
+                except OSError as error:
+                    # Unreadable (EIO): never read nor deleted here again; the next process
+                    # tries once this one has closed.
+                    _logger.warning("codex_telemetry: reading %s failed: %s", segment.path, error)
+                    segment.unreadable = True
+                    self._backlog -= segment.size - segment.read_offset
+                    break
+            if not segment.deleted and self._settled(segment):
+                try:
+                    self._finish(segment)
+                except OSError as error:
+                    self._fail(error)
 
     def _read(self, segment: _Segment, limit: int, out: list[SpooledEvent]) -> None:
         chunk = _READ_CHUNK
@@ -1076,6 +1110,23 @@ def _event_classes() -> dict[str, type[AnalyticsEvent]]:
 
 
 _EVENT_CLASSES: dict[str, type[AnalyticsEvent]] = {}
+# A connection's client and runtime, rebuilt once: the same object for every event of
+# the connection, as the reducer makes them (the OTLP encoder encodes it once).
+_rebuilt: dict[tuple[type, tuple[tuple[str, Any], ...]], object] = {}
+
+
+def _shared_object(cls: type, values: Mapping[str, Any]) -> Any:
+    key = (cls, tuple(values.items()))
+    try:
+        found = _rebuilt.get(key)
+    except TypeError:  # an unhashable value: not one of ours, let the class refuse it
+        return cls(**values)
+    if found is None:
+        found = cls(**values)
+        if len(_rebuilt) >= _SHARED_LIMIT:
+            _rebuilt.clear()
+        _rebuilt[key] = found
+    return found
 
 
 def event_from_wire(wire: Mapping[str, Any]) -> AnalyticsEvent:
@@ -1093,9 +1144,9 @@ def event_from_wire(wire: Mapping[str, Any]) -> AnalyticsEvent:
             value = wire[field.name] if field.name in top else params[field.name]
             if value is not None:
                 if field.name == "app_server_client":
-                    value = AppServerClient(**value)
+                    value = _shared_object(AppServerClient, value)
                 elif field.name == "runtime":
-                    value = RuntimeMetadata(**value)
+                    value = _shared_object(RuntimeMetadata, value)
                 elif field.name == "connector_ids":
                     value = tuple(value)
             values[field.name] = value

@@ -221,6 +221,26 @@ def test_orphans_go_before_new_events(tmp_path: Path) -> None:
     assert _segments(tmp_path) == []
 
 
+def test_orphans_are_claimed_a_few_segments_at_a_time_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_spool, "_MAX_CLAIMED", 3)  # each claimed segment holds a descriptor
+    for index in range(8):
+        writer = Spool.open(_DESTINATION, root=tmp_path)
+        writer.append([_event(2 * index), _event(2 * index + 1)], 1)
+        _die(writer)
+
+    spool = Spool.open(_DESTINATION, root=tmp_path)
+    assert spool.backlog
+    assert not spool.append([_event(16)], 1)  # behind every orphan, claimed or not yet
+    assert _indices(spool.take(5)) == [0, 1, 2, 3, 4]
+    assert _indices(spool.take(100)) == list(range(5, 17))
+    assert not spool.backlog
+    spool.acknowledge(17)
+    spool.close()
+    assert _segments(tmp_path) == []
+
+
 # --- torn and foreign lines ----------------------------------------------------------------
 
 
