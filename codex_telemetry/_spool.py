@@ -105,7 +105,9 @@ _MAX_CLAIMED: Final = 64
 # ASCII JSON: a lone surrogate (a file name decoded with surrogateescape) round-trips
 # exactly, and a line can be read with any tool whatever its locale.
 _ENCODE: Final = json.JSONEncoder(separators=(",", ":")).encode
-_OPEN_FLAGS: Final = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
+_NO_INHERIT: Final = getattr(os, "O_CLOEXEC", 0)
+_NO_LINK: Final = getattr(os, "O_NOFOLLOW", 0)  # the spool writes and deletes what it opens
+_OPEN_FLAGS: Final = os.O_RDWR | _NO_INHERIT
 
 
 def default_spool_directory() -> Path:
@@ -276,8 +278,8 @@ def _write_all(file: BinaryIO, data: bytes) -> None:
 
 
 def _make_directory(path: Path) -> None:
-    """Create ``path`` and any missing parent with mode 0700; refuse one owned by another
-    user (who could read the events or plant some)."""
+    """Create ``path`` and any missing parent with mode 0700; refuse one that another user
+    owns or may write to."""
     missing: list[Path] = []
     current = path
     while not current.exists():
@@ -293,6 +295,8 @@ def _make_directory(path: Path) -> None:
         raise _SpoolUnusableError(f"{path} is not a directory")
     if hasattr(os, "geteuid") and status.st_uid != os.geteuid():
         raise _SpoolUnusableError(f"{path} belongs to another user")
+    if status.st_mode & 0o022:  # others could plant segments (sent as ours) or links
+        raise _SpoolUnusableError(f"{path} is writable by other users")
 
 
 def _read_ack(path: Path, size: int) -> int:
@@ -316,8 +320,7 @@ def _lock_if_orphaned(path: Path) -> int | None:
     deleted by its claimer while we waited is not taken again.
     """
     try:
-        # No symbolic link: the spool deletes what it claims.
-        fd = os.open(path, _OPEN_FLAGS | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, _OPEN_FLAGS | _NO_LINK)
     except OSError:
         return None
     try:
@@ -670,7 +673,9 @@ class Spool:
     def _write_ack(self, segment: _Segment) -> None:
         if segment.ack_fd < 0:
             segment.ack_fd = os.open(
-                segment.ack_path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), _FILE_MODE
+                segment.ack_path,
+                os.O_WRONLY | os.O_CREAT | _NO_INHERIT | _NO_LINK,
+                _FILE_MODE,
             )
         # Fixed width: one small write replaces the previous value in place.
         os.pwrite(segment.ack_fd, b"%020d\n" % segment.acked, 0)
@@ -950,7 +955,7 @@ def _probe_owner(path: Path) -> Literal["alive", "orphaned"]:
     # A shared lock: two listings never disturb each other. A process claiming at this
     # very moment leaves the segment to the next claim.
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | _NO_INHERIT | _NO_LINK)
     except OSError:
         return "orphaned"
     try:

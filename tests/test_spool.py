@@ -400,13 +400,16 @@ def test_a_read_only_directory_falls_back_to_memory_with_one_warning(
     _assert_one_warning(caplog)
 
 
-@pytest.mark.parametrize("kind", ["a file", "another user's"])
+@pytest.mark.parametrize("kind", ["a file", "writable by others", "another user's"])
 def test_a_directory_that_is_not_ours_falls_back_to_memory(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
 ) -> None:
     root = tmp_path / "spool"
     if kind == "a file":
         root.write_text("")
+    elif kind == "writable by others":
+        _folder(root).mkdir(parents=True)
+        _folder(root).chmod(0o777)
     else:
         if os.geteuid() != 0:
             pytest.skip("only root can give a directory to another user")
