@@ -74,6 +74,7 @@ __all__ = [
     "SegmentSummary",
     "Spool",
     "SpoolStats",
+    "SpoolableEvent",
     "SpooledEvent",
     "default_spool_directory",
     "destination_directory_name",
@@ -1076,13 +1077,28 @@ def drain_orphans(
     destination: str,
     root: Path | None = None,
     batch_size: int = 512,
-    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> DrainResult:
     """Deliver the orphaned events of ``destination`` through ``send``, oldest first, in
     batches of at most ``batch_size``. ``send`` returns True once a batch is delivered
-    (it is then acknowledged) and False to stop; what was not acknowledged stays spooled.
+    (it is then acknowledged) and False to stop; what was not acknowledged stays spooled,
+    also when ``send`` raises (the exception propagates). Nothing is dropped for size,
+    and nothing is created when the destination has no folder.
     """
-    spool = Spool.open(destination, root=root, max_bytes=max_bytes)
+    base = root if root is not None else default_spool_directory()
+    if not (base / destination_directory_name(destination)).is_dir():
+        nothing = SpoolStats(
+            directory=None,
+            in_memory=False,
+            pending=0,
+            backlog_bytes=0,
+            bytes_on_disk=0,
+            dropped=0,
+            not_spooled=0,
+            truncated_lines=0,
+            corrupt_lines=0,
+        )
+        return DrainResult(0, False, nothing)
+    spool = Spool.open(destination, root=base, max_bytes=sys.maxsize)
     delivered = 0
     stopped = False
     try:

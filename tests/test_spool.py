@@ -540,6 +540,9 @@ def test_drain_delivers_orphans_through_a_callable_until_it_refuses(tmp_path: Pa
     result = drain_orphans(lambda batch: True, destination=_DESTINATION, root=tmp_path)
     assert (result.delivered, result.stopped_early) == (1, False)
     assert _segments(tmp_path) == []
+    result = drain_orphans(lambda batch: True, destination="unknown", root=tmp_path)
+    assert (result.delivered, result.stopped_early) == (0, False)
+    assert not _folder(tmp_path, "unknown").exists()
 
 
 def test_typed_events_are_spooled_as_their_exact_wire_objects(tmp_path: Path) -> None:
