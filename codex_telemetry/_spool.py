@@ -948,7 +948,7 @@ class DestinationSummary:
     @property
     def oldest_timestamp_ns(self) -> int | None:
         """When the oldest event still to send was produced."""
-        times = [s.oldest_timestamp_ns for s in self.segments if s.oldest_timestamp_ns]
+        times = [s.oldest_timestamp_ns for s in self.segments if s.oldest_timestamp_ns is not None]
         return min(times) if times else None
 
 
@@ -970,16 +970,20 @@ def _probe_owner(path: Path) -> Literal["alive", "orphaned"]:
 
 def _summarise_segment(path: Path) -> SegmentSummary | None:
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | _NO_INHERIT | _NO_LINK)
     except OSError:
         return None
+    try:
+        data = os.pread(fd, os.fstat(fd).st_size, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     acked = _read_ack(path.with_suffix(_ACK_SUFFIX), len(data))
     rest = data[acked:]
     whole, torn = _count_lines(rest)
     oldest: int | None = None
-    for line in rest.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break
+    for line in rest.split(b"\n")[:whole]:
         event = _parse_line(line)
         if event is not None:
             oldest = event.timestamp_ns
@@ -1009,7 +1013,7 @@ def list_spool(
     """What is spooled under ``root`` (default: the user's cache folder), per destination
     (or for ``destination`` alone): each segment's events and bytes still to send, its
     oldest event, and whether a living process holds it. Reads only; takes no lock for
-    longer than a probe."""
+    longer than a probe. An unreadable root or folder raises ``OSError``."""
     summaries: list[DestinationSummary] = []
     for folder in _destination_folders(root, destination):
         try:
