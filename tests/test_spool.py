@@ -251,8 +251,8 @@ def test_a_torn_last_line_is_skipped_and_counted(tmp_path: Path) -> None:
     torn = '{"time_unix_nano":5,"event":{"event_type":"codex_ho'
     (folder / "00000000000000000001-1-0000aaaa.jsonl").write_text("".join(whole) + torn)
     [summary] = list_spool(tmp_path)
-    [segment] = summary.segments
-    assert (segment.events, segment.truncated_lines, segment.owner) == (2, 1, "orphaned")
+    [listed] = summary.segments
+    assert (listed.events, listed.truncated_lines, listed.owner) == (2, 1, "orphaned")
 
     spool = Spool.open(_DESTINATION, root=tmp_path)
     assert _indices(_take_all(spool)) == [0, 1]
