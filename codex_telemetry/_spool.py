@@ -637,6 +637,8 @@ class Spool:
         persist it (one small write per segment touched) and delete the segments that
         are settled in full."""
         with self._lock:
+            if self._closed:  # the segments may belong to another process by now
+                return
             touched: dict[int, _Segment] = {}
             while count > 0 and self._pending:
                 entry = self._pending[0]

@@ -139,6 +139,8 @@ def test_close_deletes_what_is_settled_and_keeps_the_rest(tmp_path: Path) -> Non
     unsettled.acknowledge(1)
     unsettled.close()
     unsettled.close()  # idempotent
+    unsettled.acknowledge(1)  # too late: no longer its segment to write
+    assert unsettled.append([_event(3)], 1)  # nothing written; the caller hands it out
     assert len(_segments(tmp_path)) == 1
     assert _indices(_take_all(Spool.open(_DESTINATION, root=tmp_path))) == [2]
 
