@@ -50,6 +50,7 @@ import errno
 import hashlib
 import json
 import logging
+import operator
 import os
 import secrets
 import sys
@@ -196,15 +197,18 @@ _SHARED_TYPES: Final = (AppServerClient, RuntimeMetadata)
 _SHARED_LIMIT: Final = 1024
 # A connection's client and runtime objects, encoded once: id -> (object, JSON).
 _shared: dict[int, tuple[object, str]] = {}
-# Per event class: the JSON text before each field's value, the field names, the end.
-_plans: dict[type, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
+# Per event class: the JSON text before each field's value, a function that returns the
+# field values in that order, and the text after the last one.
+_Plan = tuple[tuple[str, ...], Callable[[object], tuple[Any, ...]], str]
+_plans: dict[type, _Plan] = {}
 
 
-def _plan(cls: type[AnalyticsEvent]) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+def _plan(cls: type[AnalyticsEvent]) -> _Plan:
     plan = _plans.get(cls)
     if plan is None:
         top = cls.top_level_fields
         params = [f.name for f in fields(cls) if f.name not in top]  # type: ignore[arg-type]
+        names = (*top, *params)
         texts: list[str] = []
         head = f'{{"event_type":{_encode_string(cls.event_type)}'
         for name in top:
@@ -217,9 +221,15 @@ def _plan(cls: type[AnalyticsEvent]) -> tuple[tuple[str, ...], tuple[str, ...], 
         end = "}}" if params else f"{head}}}}}"
         if not texts:
             end = f'{{"event_type":{_encode_string(cls.event_type)},"event_params":{{}}}}'
-        plan = (tuple(texts), (*top, *params), end)
+        # attrgetter of one name returns the value itself, of several a tuple: keep tuples.
+        getter = operator.attrgetter(*names) if len(names) > 1 else _one_value(names)
+        plan = (tuple(texts), getter, end)
         _plans[cls] = plan
     return plan
+
+
+def _one_value(names: tuple[str, ...]) -> Callable[[object], tuple[Any, ...]]:
+    return lambda event: tuple(getattr(event, name) for name in names)
 
 
 def _encode_value(value: Any) -> str:
@@ -246,15 +256,26 @@ def _encode_value(value: Any) -> str:
 
 def _encode_event(event: SpoolableEvent) -> str:
     """The compact JSON of the event's wire object: the same text as encoding
-    ``event.to_dict()``, written straight from the typed event (four times faster)."""
+    ``event.to_dict()``, written straight from the typed event (three times faster)."""
     if not isinstance(event, AnalyticsEvent):
         return _ENCODE(event)
-    texts, names, end = _plan(type(event))
+    texts, values, end = _plan(type(event))
     parts: list[str] = []
     append = parts.append
-    for text, name in zip(texts, names, strict=True):
+    encode_string = _encode_string
+    for text, value in zip(texts, values(event), strict=True):
         append(text)
-        append(_encode_value(getattr(event, name)))
+        kind = type(value)
+        if kind is str:
+            append(encode_string(value))
+        elif value is None:
+            append("null")
+        elif kind is bool:
+            append("true" if value else "false")
+        elif kind is int:
+            append(int.__repr__(value))
+        else:
+            append(_encode_value(value))
     append(end)
     return "".join(parts)
 
