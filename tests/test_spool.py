@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks import _workload
 from codex_telemetry import _spool
@@ -579,6 +581,28 @@ def test_typed_events_are_spooled_as_their_exact_wire_objects(tmp_path: Path) ->
         rebuilt = event.to_event()
         assert type(rebuilt) is type(original)
         assert rebuilt == original
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(), number=st.integers(min_value=-(2**70), max_value=2**70), error=_JSON_VALUES)
+def test_the_direct_encoding_is_the_wire_objects_json(text: str, number: int, error: Any) -> None:
+    workload = _workload.Workload()
+    facts = [*_workload.setup_facts(workload), *_workload.turn_facts(workload, 1)]
+    reducer = _workload.new_reducer()
+    turn = next(
+        event for fact in facts for event in reducer.ingest(fact) if isinstance(event, TurnEvent)
+    )
+    event = dataclasses.replace(turn, model=text, input_tokens=number, turn_error=error)
+    assert _spool._encode_event(event) == json.dumps(event.to_dict(), separators=(",", ":"))
 
 
 def test_a_wire_object_that_is_no_event_is_refused() -> None:
