@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import json
 import logging
 import os
@@ -583,6 +584,15 @@ def test_typed_events_are_spooled_as_their_exact_wire_objects(tmp_path: Path) ->
         assert rebuilt == original
 
 
+@functools.cache
+def _a_turn_event() -> TurnEvent:
+    workload = _workload.Workload()
+    facts = [*_workload.setup_facts(workload), *_workload.turn_facts(workload, 1)]
+    reducer = _workload.new_reducer()
+    events = [event for fact in facts for event in reducer.ingest(fact)]
+    return next(event for event in events if isinstance(event, TurnEvent))
+
+
 _JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda children: (
@@ -595,13 +605,7 @@ _JSON_VALUES = st.recursive(
 @settings(max_examples=200, deadline=None)
 @given(text=st.text(), number=st.integers(min_value=-(2**70), max_value=2**70), error=_JSON_VALUES)
 def test_the_direct_encoding_is_the_wire_objects_json(text: str, number: int, error: Any) -> None:
-    workload = _workload.Workload()
-    facts = [*_workload.setup_facts(workload), *_workload.turn_facts(workload, 1)]
-    reducer = _workload.new_reducer()
-    turn = next(
-        event for fact in facts for event in reducer.ingest(fact) if isinstance(event, TurnEvent)
-    )
-    event = dataclasses.replace(turn, model=text, input_tokens=number, turn_error=error)
+    event = dataclasses.replace(_a_turn_event(), model=text, input_tokens=number, turn_error=error)
     assert _spool._encode_event(event) == json.dumps(event.to_dict(), separators=(",", ":"))
 
 
