@@ -942,14 +942,6 @@ def _setting_paths(settings_cls: type[TelemetrySettings]) -> list[tuple[str, ...
     return paths
 
 
-def _lookup(data: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(part)
-    return data
-
-
 def _source_for(
     path: tuple[str, ...],
     layers: list[tuple[str, dict[str, Any]]],
