@@ -56,16 +56,32 @@ def _hex_ids(record: dict[str, Any]) -> None:
             record[key] = base64.b64decode(value).hex()
 
 
+def _omit_empty_values(node: Any) -> None:
+    # An empty AnyValue (a null attribute, the empty body) maps to ``{}``, which
+    # collectors refuse (Rotel: "no known keys found"); an absent field means the same.
+    if isinstance(node, dict):
+        for key in ("value", "body"):
+            if node.get(key) == {}:
+                del node[key]
+        for child in node.values():
+            _omit_empty_values(child)
+    elif isinstance(node, list):
+        for child in node:
+            _omit_empty_values(child)
+
+
 def request_to_json(request: ExportLogsServiceRequest) -> bytes:
     """Encode ``request`` as OTLP/JSON.
 
-    OTLP/JSON is the protobuf JSON mapping with three changes: field names are
-    lowerCamelCase (the mapping's default), enums are integers, and trace and span ids
-    are hex strings instead of base64.
+    OTLP/JSON is the protobuf JSON mapping with four changes: field names are
+    lowerCamelCase (the mapping's default), enums are integers, trace and span ids are
+    hex strings instead of base64, and an empty value (a null attribute, the empty
+    body) is left out instead of written as ``{}``.
     """
     message = json_format.MessageToDict(request, use_integers_for_enums=True)
     for resource_logs in message.get("resourceLogs", ()):
         for scope_logs in resource_logs.get("scopeLogs", ()):
             for record in scope_logs.get("logRecords", ()):
                 _hex_ids(record)
+    _omit_empty_values(message)
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
