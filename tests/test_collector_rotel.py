@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.version import __version__ as otel_sdk_version
 
 import codex_telemetry
@@ -34,7 +35,6 @@ RUNTIME = facts.RuntimeMetadata(
 )
 SKILL_PATH = "/home/me/.codex/skills/summarise/SKILL.md"
 STEER_CREATED_AT = "<steer created_at>"
-INSTANCE_ID = "<service.instance.id>"
 
 
 def report_quickstart_session() -> None:
@@ -319,11 +319,13 @@ EXPECTED_RESOURCE = {
     "telemetry.sdk.language": "python",
     "telemetry.sdk.name": "opentelemetry",
     "telemetry.sdk.version": otel_sdk_version,
-    "service.instance.id": INSTANCE_ID,
     "deployment.environment": "e2e",
     "service.name": "quickstart-e2e",
     "service.version": "2.0.0",
 }
+# Newer OpenTelemetry SDKs add a random service.instance.id to every resource (1.45 does,
+# 1.39 does not).
+SDK_ADDS_INSTANCE_ID = "service.instance.id" in Resource.create().attributes
 
 
 def python_value(value: AnyValue) -> Any:
@@ -398,8 +400,8 @@ def test_quickstart_session_arrives_exactly_through_rotel(
     ]
     for resource in resources:
         attributes = {item.key: python_value(item.value) for item in resource.attributes}
-        uuid.UUID(attributes["service.instance.id"])
-        attributes["service.instance.id"] = INSTANCE_ID
+        if SDK_ADDS_INSTANCE_ID:
+            uuid.UUID(str(attributes.pop("service.instance.id")))
         assert attributes == EXPECTED_RESOURCE
     scopes = {
         (scope_logs.scope.name, scope_logs.scope.version)
