@@ -34,6 +34,7 @@ __all__ = ["RotelCollector", "rotel_agent", "run_rotel"]
 
 _READY_TIMEOUT = 20.0
 _STOP_TIMEOUT = 5.0
+_START_ATTEMPTS = 3
 # Platforms the pinned rotel release ships a rotel-agent binary for.
 _PLATFORMS = ("linux", "darwin")
 
@@ -84,7 +85,7 @@ def rotel_agent() -> Path:
         pytest.skip(f"rotel-agent cannot run on this platform: {error}")
     if probe.returncode != 0:
         reason = (probe.stderr or probe.stdout).strip()
-        if "GLIBC" in reason or "not found" in reason:
+        if "GLIBC" in reason or "cannot open shared object" in reason:
             pytest.skip(f"rotel-agent cannot run on this platform: {reason}")
         pytest.fail(f"rotel-agent --version failed: {reason}")
     return binary
@@ -115,20 +116,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-@contextlib.contextmanager
-def run_rotel(directory: Path, receiver: GrpcReceiver) -> Iterator[RotelCollector]:
-    """Run ``rotel-agent`` forwarding to ``receiver`` until the block ends.
-
-    The agent gets a fresh HOME under ``directory``, no ``ROTEL_*`` variable from the
-    caller's environment, and its own pid and log files; it is stopped by its pid
-    (SIGTERM, then SIGKILL) however the block ends.
-    """
-    binary = rotel_agent()
-    home = directory / "home"
-    home.mkdir(parents=True, exist_ok=True)
+def _start(
+    binary: Path, directory: Path, receiver: GrpcReceiver, environment: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], RotelCollector] | None:
+    """Start the agent on free ports and wait until it listens; None if a port was taken."""
     log_path = directory / "rotel-agent.log"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ROTEL_")}
-    environment.update(HOME=str(home), NO_COLOR="1")
     grpc_port, http_port = _free_ports(2)
     command = [
         str(binary),
@@ -155,17 +147,47 @@ def run_rotel(directory: Path, receiver: GrpcReceiver) -> Iterator[RotelCollecto
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=environment
         )
+    collector = RotelCollector(process.pid, grpc_port, http_port, receiver, log_path)
     try:
-        collector = RotelCollector(process.pid, grpc_port, http_port, receiver, log_path)
         deadline = time.monotonic() + _READY_TIMEOUT
-        while not (_accepts(grpc_port) and _accepts(http_port)):
-            if process.poll() is not None:
-                pytest.fail(f"rotel-agent exited with {process.returncode}:\n{collector.log()}")
+        while process.poll() is None and not (_accepts(grpc_port) and _accepts(http_port)):
             if time.monotonic() > deadline:
                 pytest.fail(
                     f"rotel-agent not listening after {_READY_TIMEOUT} s:\n{collector.log()}"
                 )
             time.sleep(0.05)
+        if process.poll() is not None:
+            # Another process took a port between _free_ports() and the agent's bind.
+            if "Address already in use" in collector.log():
+                return None
+            pytest.fail(f"rotel-agent exited with {process.returncode}:\n{collector.log()}")
+    except BaseException:
+        _stop(process)
+        raise
+    return process, collector
+
+
+@contextlib.contextmanager
+def run_rotel(directory: Path, receiver: GrpcReceiver) -> Iterator[RotelCollector]:
+    """Run ``rotel-agent`` forwarding to ``receiver`` until the block ends.
+
+    The agent gets a fresh HOME under ``directory``, no ``ROTEL_*`` variable from the
+    caller's environment, and its own pid and log files; it is stopped by its pid
+    (SIGTERM, then SIGKILL) however the block ends.
+    """
+    binary = rotel_agent()
+    home = directory / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ROTEL_")}
+    environment.update(HOME=str(home), NO_COLOR="1")
+    for _ in range(_START_ATTEMPTS):
+        started = _start(binary, directory, receiver, environment)
+        if started is not None:
+            break
+    else:
+        pytest.fail(f"rotel-agent found its ports taken {_START_ATTEMPTS} times")
+    process, collector = started
+    try:
         yield collector
     finally:
         _stop(process)

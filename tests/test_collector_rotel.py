@@ -9,6 +9,7 @@ forwards over OTLP/gRPC, and the wire JSON is rebuilt from what arrives on the f
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.version import __version__ as otel_sdk_version
 
 import codex_telemetry
+import tests.collector
 from codex_telemetry import facts
 from codex_telemetry._version import __version__
 from tests.collector import RotelCollector, run_rotel
@@ -423,3 +425,26 @@ def test_rotel_is_stopped_by_its_pid_even_when_the_test_fails(tmp_path: Path) ->
     with pytest.raises(ProcessLookupError):
         os.kill(collector.pid, 0)
     assert (tmp_path / "home").is_dir()
+
+
+def test_a_port_taken_before_the_agent_binds_it_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_free_ports = tests.collector._free_ports
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        handed_out: list[list[int]] = []
+
+        def free_ports(count: int) -> list[int]:
+            ports = real_free_ports(count)
+            if not handed_out:
+                ports[0] = int(taken.getsockname()[1])
+            handed_out.append(ports)
+            return ports
+
+        monkeypatch.setattr(tests.collector, "_free_ports", free_ports)
+        with GrpcReceiver() as receiver, run_rotel(tmp_path, receiver) as collector:
+            assert len(handed_out) == 2
+            assert collector.grpc_port == handed_out[1][0]
+            os.kill(collector.pid, 0)
