@@ -144,18 +144,87 @@ def _readable_file(path: Path | None) -> Path | None:
     return path
 
 
+# RFC 7230 section 3.2.6: a header name is a token.
+_TOKEN_CHARACTERS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+# gRPC metadata (PROTOCOL-HTTP2.md): lower-case names of these characters, and values of
+# printable ASCII; a "-bin" name carries bytes, which a text setting cannot give.
+_GRPC_NAME_CHARACTERS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-_.")
+
+
+def _character(character: str) -> str:
+    return f"U+{ord(character):04X}"
+
+
+def _unquote(text: str, position: int, part: str) -> str:
+    try:
+        return urllib.parse.unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        raise ValueError(f"entry {position}: the {part} is not UTF-8 once URL-decoded") from None
+
+
 def _parse_headers(raw: str) -> dict[str, str]:
-    """Parse the OTel ``k=v,k2=v2`` form (URL-encoded); the message never holds a value."""
+    """Parse the OTel ``k=v,k2=v2`` form (URL-encoded); the message never holds a value.
+
+    Names must be RFC 7230 tokens and values free of control characters; a name that is
+    not a token is not shown either, as it may be a misplaced secret.
+    """
     headers: dict[str, str] = {}
     for position, entry in enumerate(raw.split(","), start=1):
         if not entry.strip():
             continue
         name, separator, value = entry.partition("=")
-        name = urllib.parse.unquote(name).strip()
+        name = _unquote(name, position, "name").strip()
         if not separator or not name:
             raise ValueError(f"malformed header list: entry {position} is not 'name=value'")
-        headers[name.lower()] = urllib.parse.unquote(value).strip()
+        for character in name:
+            if character not in _TOKEN_CHARACTERS:
+                raise ValueError(
+                    f"entry {position}: the name (not shown) is not an RFC 7230 token: "
+                    f"it contains {_character(character)}"
+                )
+        value = _unquote(value, position, "value").strip()
+        for character in value:
+            if (character < " " and character != "\t") or character == "\x7f":
+                raise ValueError(
+                    f"header {name.lower()!r}: the value (not shown) contains the control "
+                    f"character {_character(character)}"
+                )
+            if character > "\xff":
+                raise ValueError(
+                    f"header {name.lower()!r}: the value (not shown) contains "
+                    f"{_character(character)}, outside the ISO-8859-1 an HTTP header can carry"
+                )
+        headers[name.lower()] = value
     return headers
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` masked, for messages."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme_end = head.find("://")
+    return (head[: scheme_end + 3] if scheme_end >= 0 else "") + "***@" + tail
+
+
+def _check_grpc_headers(headers: Mapping[str, str]) -> None:
+    for name, value in headers.items():
+        for character in name:
+            if character not in _GRPC_NAME_CHARACTERS:
+                raise ValueError(
+                    f"header {name!r}: gRPC metadata names allow only a-z, 0-9, '-', '_' "
+                    f"and '.', not {_character(character)}"
+                )
+        if name.endswith("-bin"):
+            raise ValueError(f"header {name!r}: a gRPC '-bin' header carries bytes, not text")
+        for character in value:
+            if not " " <= character <= "~":
+                raise ValueError(
+                    f"header {name!r}: the value (not shown) contains {_character(character)}; "
+                    "gRPC metadata values are printable ASCII"
+                )
 
 
 class OTLPSettings(BaseModel):
@@ -194,7 +263,7 @@ class OTLPSettings(BaseModel):
 
     @field_validator("headers", mode="before")
     @classmethod
-    def _check_headers(cls, value: Any) -> Any:
+    def _check_headers(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, Mapping):
             value = ",".join(
                 f"{urllib.parse.quote(str(k), safe='')}={urllib.parse.quote(str(v), safe='')}"
@@ -202,7 +271,9 @@ class OTLPSettings(BaseModel):
             )
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
         if isinstance(raw, str):
-            _parse_headers(raw)
+            headers = _parse_headers(raw)
+            if info.data.get("protocol") == "grpc":
+                _check_grpc_headers(headers)
         return value
 
     @field_validator("endpoint")
@@ -663,16 +734,35 @@ def _label(path: tuple[str, ...], origin: _Origin | None) -> str:
 _QUOTED = re.compile(r"'([^']*)'")
 
 
+# pydantic error types whose message never quotes the input.
+_UNQUOTING_KINDS = frozenset({"model_type", "dict_type", "string_type"})
+
+
+def _holds_secret(path: tuple[str, ...]) -> bool:
+    """A secret setting, or a group given whole that contains one (or is inside one)."""
+    return any(
+        secret[: len(path)] == path or path[: len(secret)] == secret for secret in _SECRET_PATHS
+    )
+
+
 def _describe(error: Mapping[str, Any], path: tuple[str, ...], origin: _Origin | None) -> str:
     kind = error["type"]
     if kind == "missing":
         return "required"
     message = str(error["msg"]).removeprefix("Value error, ")
-    if any(secret[: len(path)] == path for secret in _SECRET_PATHS):
-        # A secret, or a group holding one (given whole as a JSON object): pydantic's own
-        # messages quote inputs; ours (headers) never do.
-        return message if kind == "value_error" else "invalid value (not shown: secret)"
-    shown = _shown(origin.given if origin is not None else error.get("input"))
+    if _holds_secret(path):
+        # Only our own messages (headers) and pydantic's type messages never quote an
+        # input; any other may, and the input may be a secret.
+        if kind == "value_error":
+            return message
+        if kind in _UNQUOTING_KINDS:
+            return f"{message[:1].lower()}{message[1:]} (value not shown: secret)"
+        return "invalid value (not shown: secret)"
+    given = origin.given if origin is not None else error.get("input")
+    # A URL can carry a credential in its user-info: never shown.
+    if isinstance(given, str) and ("://" in given or path[-1].endswith(("endpoint", "url"))):
+        given = _without_userinfo(given)
+    shown = _shown(given)
     cause = error.get("ctx", {}).get("error")
     if isinstance(cause, _BadValueError):
         return f"{shown} {cause.problem}"
@@ -706,7 +796,8 @@ _UNPARSABLE_FIELD = re.compile(r'field "([^"]+)"')
 def _unparsable(error: SettingsError, sources: _Sources) -> str:
     found = _UNPARSABLE_FIELD.search(str(error))
     if found is None:
-        return f"settings: {error}"
+        # Not shown: the message may quote the value, and the value may be a secret.
+        return "settings: a variable cannot be parsed"
     path = (found.group(1),)
     return f"{_label(path, sources.origin(path))}: not a valid JSON object"
 
@@ -854,25 +945,26 @@ def load_settings(
     arguments = _nest(overrides)
     sources = _Sources(settings_cls, arguments)
     problems = sources.unknown_variables()
+    # Errors are raised after the ``except`` blocks, not in them: raised inside, one would
+    # keep the original error as its ``__context__`` (``from None`` only hides it from
+    # tracebacks), and pydantic's error quotes inputs, which may be secrets.
+    settings: TelemetrySettings | None = None
     try:
         settings = settings_cls(**arguments)
     except ValidationError as error:
-        # ``from None``: the pydantic error quotes inputs, and an input may be a secret.
-        raise ConfigurationError(problems + _problems(error, sources)) from None
+        problems += _problems(error, sources)
     except SettingsError as error:
         # A group variable (``CODEX_TELEMETRY_OTLP``) whose value is not JSON.
-        raise ConfigurationError([*problems, _unparsable(error, sources)]) from None
+        problems.append(_unparsable(error, sources))
     except UnicodeDecodeError:
-        raise ConfigurationError(
-            [f"{sources.dotenv_where}: cannot be read as UTF-8 text"]
-        ) from None
+        problems.append(f"{sources.dotenv_where}: cannot be read as UTF-8 text")
     except OSError as error:
-        raise ConfigurationError(
-            [f"{sources.dotenv_where}: cannot be read: {error.strerror}"]
-        ) from None
+        problems.append(f"{sources.dotenv_where}: cannot be read: {error.strerror}")
+    if settings is None:
+        raise ConfigurationError(problems) from None
     problems += _check_exporter(settings) + _check_applicable(settings, sources)
     if problems:
-        raise ConfigurationError(problems)
+        raise ConfigurationError(problems) from None
     _check_resource_attributes(settings_cls)
     return settings
 

@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -270,7 +271,7 @@ def test_bad_value_names_setting_and_variable(
     assert isinstance(caught.value, ValueError)
     # The pydantic error quotes inputs; it must not ride along in a traceback.
     assert caught.value.__cause__ is None
-    assert caught.value.__context__ is None or caught.value.__suppress_context__
+    assert caught.value.__context__ is None
 
 
 def test_several_bad_values_make_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -566,8 +567,10 @@ def test_a_group_that_holds_a_secret_is_not_shown(
     group: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(f"CODEX_TELEMETRY_{group}", '"token=hunter2"')
+    model = {"OTLP": "OTLPSettings", "CODEX_BACKEND": "CodexBackendSettings"}[group]
     assert _problems_of() == (
-        f"{group.lower()} (CODEX_TELEMETRY_{group}): invalid value (not shown: secret)",
+        f"{group.lower()} (CODEX_TELEMETRY_{group}): input should be a valid dictionary "
+        f"or instance of {model} (value not shown: secret)",
     )
 
 
@@ -576,7 +579,8 @@ def test_a_secret_from_a_variable_stays_masked(monkeypatch: pytest.MonkeyPatch) 
     problems = _problems_of()
     assert "hunter2" not in " ".join(problems)
     assert problems == (
-        "codex_backend.token (CODEX_TELEMETRY_CODEX_BACKEND): invalid value (not shown: secret)",
+        "codex_backend.token (CODEX_TELEMETRY_CODEX_BACKEND): "
+        "input should be a valid string (value not shown: secret)",
     )
 
 
@@ -728,3 +732,109 @@ def test_settings_a_logger_provider_replaces_are_named_in_a_warning(
         "and resource; these settings do not apply: otlp.timeout, "
         "otlp.compression (CODEX_TELEMETRY_OTLP__COMPRESSION), service_name"
     ]
+
+
+SECRET = "s3cret"
+
+# (environment, init arguments, the one problem reported). Each plants SECRET where a
+# careless message, repr or chained exception would show it.
+_SECRET_CASES: list[tuple[dict[str, str], dict[str, Any], str]] = [
+    ({"CODEX_TELEMETRY_CODEX_BACKEND": '"s3cret"'}, {}, "codex_backend (CODEX_TELEMETRY_CODEX_BACKEND): input should be a valid dictionary or instance of CodexBackendSettings (value not shown: secret)"),
+    ({"CODEX_TELEMETRY_CODEX_BACKEND": '{"token": "s3cret"'}, {}, "codex_backend (CODEX_TELEMETRY_CODEX_BACKEND): not a valid JSON object"),
+    ({"CODEX_TELEMETRY_CODEX_BACKEND": '{"token": ["s3cret"]}'}, {}, "codex_backend.token (CODEX_TELEMETRY_CODEX_BACKEND): input should be a valid string (value not shown: secret)"),
+    ({"CODEX_TELEMETRY_CODEX_BACKEND": '{"tokn": "s3cret"}'}, {}, "codex_backend.tokn (CODEX_TELEMETRY_CODEX_BACKEND): unknown setting"),
+    ({"CODEX_TELEMETRY_OTLP": '"s3cret"'}, {}, "otlp (CODEX_TELEMETRY_OTLP): input should be a valid dictionary or instance of OTLPSettings (value not shown: secret)"),
+    ({"CODEX_TELEMETRY_OTLP": '{"headers": ["s3cret"]}'}, {}, "otlp.headers (CODEX_TELEMETRY_OTLP): input should be a valid string (value not shown: secret)"),
+    ({}, {"codex_backend__token": ["s3cret"]}, "codex_backend.token (CODEX_TELEMETRY_CODEX_BACKEND__TOKEN): input should be a valid string (value not shown: secret)"),
+    # header names: RFC 7230 tokens; a name that is not one may be a misplaced secret
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "x y=s3cret"}, {}, "otlp.headers (OTEL_EXPORTER_OTLP_HEADERS): entry 1: the name (not shown) is not an RFC 7230 token: it contains U+0020"),
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "a=1,Bearer s3cret=x"}, {}, "otlp.headers (OTEL_EXPORTER_OTLP_HEADERS): entry 2: the name (not shown) is not an RFC 7230 token: it contains U+0020"),
+    ({}, {"otlp__headers": {"x:s3cret": "v"}}, "otlp.headers (CODEX_TELEMETRY_OTLP__HEADERS): entry 1: the name (not shown) is not an RFC 7230 token: it contains U+003A"),
+    ({"CODEX_TELEMETRY_OTLP__HEADERS": "s3cret"}, {}, "otlp.headers (CODEX_TELEMETRY_OTLP__HEADERS): malformed header list: entry 1 is not 'name=value'"),
+    # header values: no control characters (a newline would inject a header line)
+    ({"OTEL_EXPORTER_OTLP_LOGS_HEADERS": "authorization=Bearer%20s3cret%0D%0Ax-injected:%201"}, {}, "otlp.headers (OTEL_EXPORTER_OTLP_LOGS_HEADERS): header 'authorization': the value (not shown) contains the control character U+000D"),
+    ({}, {"otlp__headers": {"authorization": "s3cret\nx-injected: 1"}}, "otlp.headers (CODEX_TELEMETRY_OTLP__HEADERS): header 'authorization': the value (not shown) contains the control character U+000A"),
+    ({"CODEX_TELEMETRY_OTLP__HEADERS": "authorization=s3cret%00"}, {}, "otlp.headers (CODEX_TELEMETRY_OTLP__HEADERS): header 'authorization': the value (not shown) contains the control character U+0000"),
+    ({"CODEX_TELEMETRY_OTLP__HEADERS": "authorization=s3cret%7F"}, {}, "otlp.headers (CODEX_TELEMETRY_OTLP__HEADERS): header 'authorization': the value (not shown) contains the control character U+007F"),
+    # what cannot be sent: not UTF-8 once decoded, beyond ISO-8859-1 for HTTP
+    ({"CODEX_TELEMETRY_OTLP__HEADERS": "authorization=s3cret%FF"}, {}, "otlp.headers (CODEX_TELEMETRY_OTLP__HEADERS): entry 1: the value is not UTF-8 once URL-decoded"),
+    ({"CODEX_TELEMETRY_OTLP__HEADERS": "s3cret%FF=x"}, {}, "otlp.headers (CODEX_TELEMETRY_OTLP__HEADERS): entry 1: the name is not UTF-8 once URL-decoded"),
+    ({"CODEX_TELEMETRY_OTLP__HEADERS": "authorization=s3cret%E2%82%AC"}, {}, "otlp.headers (CODEX_TELEMETRY_OTLP__HEADERS): header 'authorization': the value (not shown) contains U+20AC, outside the ISO-8859-1 an HTTP header can carry"),
+    # gRPC metadata: names of a-z 0-9 - _ . (not -bin), values of printable ASCII
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "authorization=s3cret%C3%A9"}, {"otlp__protocol": "grpc"}, "otlp.headers (OTEL_EXPORTER_OTLP_HEADERS): header 'authorization': the value (not shown) contains U+00E9; gRPC metadata values are printable ASCII"),
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "authorization=s3cret%09x"}, {"otlp__protocol": "grpc"}, "otlp.headers (OTEL_EXPORTER_OTLP_HEADERS): header 'authorization': the value (not shown) contains U+0009; gRPC metadata values are printable ASCII"),
+    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_HEADERS": "x!key=s3cret"}, {}, "otlp.headers (OTEL_EXPORTER_OTLP_HEADERS): header 'x!key': gRPC metadata names allow only a-z, 0-9, '-', '_' and '.', not U+0021"),
+    ({"CODEX_TELEMETRY_OTLP__PROTOCOL": "grpc", "CODEX_TELEMETRY_OTLP__HEADERS": "key-bin=s3cret"}, {}, "otlp.headers (CODEX_TELEMETRY_OTLP__HEADERS): header 'key-bin': a gRPC '-bin' header carries bytes, not text"),
+    # credentials in an endpoint URL
+    ({}, {"otlp__endpoint": "me:s3cret@collector:4318/v1/logs"}, "otlp.endpoint (CODEX_TELEMETRY_OTLP__ENDPOINT): '***@collector:4318/v1/logs' is not an http:// or https:// URL, as http/protobuf needs"),
+]  # fmt: skip
+
+
+def _everything_shown(error: BaseException) -> str:
+    """The message, repr, arguments and the whole printed traceback, chain included."""
+    return "\n".join(
+        [str(error), repr(error), repr(error.args), *traceback.format_exception(error)]
+    )
+
+
+@pytest.mark.parametrize("case", _SECRET_CASES)
+def test_a_bad_secret_is_named_never_shown(
+    case: tuple[dict[str, str], dict[str, Any], str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    environment, arguments, message = case
+    monkeypatch.chdir(tmp_path)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(**arguments)
+    assert caught.value.problems == (message,)
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None
+    assert SECRET not in _everything_shown(caught.value)
+    captured = capfd.readouterr()
+    assert SECRET not in captured.out + captured.err
+
+
+def test_init_raises_the_masked_error_with_nothing_chained(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import codex_telemetry  # noqa: PLC0415
+
+    monkeypatch.setenv("CODEX_TELEMETRY_CODEX_BACKEND", '"s3cret"')
+    with pytest.raises(ConfigurationError) as caught:
+        codex_telemetry.init()
+    assert caught.value.problems == (_SECRET_CASES[0][2],)
+    assert (caught.value.__cause__, caught.value.__context__) == (None, None)
+    assert SECRET not in _everything_shown(caught.value)
+    captured = capfd.readouterr()
+    assert SECRET not in captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("protocol", "raw", "expected"),
+    [
+        # a quoting mistake is still a valid header value: sent as written, never printed
+        ("http/protobuf", 'x-api-key="s3cret"', {"x-api-key": '"s3cret"'}),
+        ("http/protobuf", "Authorization=Bearer%09s3cret", {"authorization": "Bearer\ts3cret"}),
+        ("http/json", "x-name=caf%C3%A9", {"x-name": "caf\u00e9"}),
+        ("http/protobuf", "x.Name_1~!#$&'*+^`|=v", {"x.name_1~!#$&'*+^`|": "v"}),
+        ("grpc", "X-Api-Key=s3cret%20~ok", {"x-api-key": "s3cret ~ok"}),
+        ("grpc", "x_key.v1=%22quoted%22", {"x_key.v1": '"quoted"'}),
+    ],
+)
+def test_valid_headers_pass(
+    protocol: str,
+    raw: str,
+    expected: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", raw)
+    settings = load_settings(otlp__protocol=protocol)
+    assert settings.otlp.headers_dict() == expected
+    assert SECRET not in repr(settings) + str(settings.model_dump())
+    captured = capfd.readouterr()
+    assert SECRET not in captured.out + captured.err
