@@ -20,6 +20,7 @@ the client. A message it cannot read is counted and logged once.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import json
 import logging
@@ -82,6 +83,7 @@ from codex_telemetry.facts import (
     TurnSteerRequest,
     TurnSteerResponse,
     TurnTokenUsage,
+    UnknownValue,
     UserInput,
 )
 
@@ -171,8 +173,14 @@ _REASONING_EFFORTS: Mapping[str, ReasoningEffort] = {
 _REASONING_SUMMARIES: Mapping[str, ReasoningSummary] = {
     value: value for value in ("auto", "concise", "detailed", "none")
 }
-# ``priority`` is how the Responses API names the tier Codex calls ``fast``.
-_SERVICE_TIERS: Mapping[str, ServiceTier] = {"fast": "fast", "priority": "fast", "flex": "flex"}
+# ``priority`` is how the Responses API names the tier Codex calls ``fast``; ``default``
+# is the standard tier, which the analytics report as no tier.
+_SERVICE_TIERS: Mapping[str, ServiceTier | None] = {
+    "fast": "fast",
+    "priority": "fast",
+    "flex": "flex",
+    "default": None,
+}
 _PERSONALITIES: Mapping[str, Personality] = {
     value: value for value in ("friendly", "pragmatic", "none")
 }
@@ -183,6 +191,32 @@ _COLLABORATION_MODES: Mapping[str, CollaborationMode] = {
     "pairProgramming": "pair_programming",
     "execute": "execute",
 }
+
+# The ``CodexErrorInfo`` variants this release knows (camelCase, as on the wire). Any
+# other is passed through all the same, and counted as unknown.
+_CODEX_ERROR_INFOS = frozenset(
+    {
+        "contextWindowExceeded",
+        "sessionBudgetExceeded",
+        "usageLimitExceeded",
+        "serverOverloaded",
+        "cyberPolicy",
+        "httpConnectionFailed",
+        "responseStreamConnectionFailed",
+        "internalServerError",
+        "unauthorized",
+        "badRequest",
+        "sandboxError",
+        "responseStreamDisconnected",
+        "responseTooManyFailedAttempts",
+        "activeTurnNotSteerable",
+        "threadRollbackFailed",
+        "other",
+    }
+)
+# The ``UserInput`` item types of the protocol; an item of another type is kept as
+# ``OtherInput`` and counted as unknown.
+_INPUT_ITEM_TYPES = frozenset({"text", "image", "localImage", "skill", "mention"})
 
 _NO_ACTIVE_TURN = "no active turn to steer"
 _EXPECTED_TURN_MISMATCH = "expected active turn id"
@@ -207,6 +241,64 @@ class _MalformedError(Exception):
     """A message the observer needs but cannot read; counted, never raised to the client."""
 
 
+class _UnknownValues:
+    """The observer's one rule for values a newer app-server may send.
+
+    An enum value, session source, turn status, error info or input item type that this
+    release does not know never costs a fact: it is reported as the server sent it (an
+    :class:`~codex_telemetry.facts.UnknownValue` where the fact's field is an enum, the
+    value itself where the field passes JSON through, ``"unknown"`` for a session source,
+    which the turn event reports as a null ``thread_source``), counted by field, and
+    logged once per field.
+    """
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def note(self, field: str, raw: Any) -> None:
+        count = self.counts.get(field, 0)
+        self.counts[field] = count + 1
+        if not count:
+            _logger.warning(
+                "codex_telemetry does not know the %s %s sent by the app-server (a newer "
+                "version?); it is reported as sent, your code is unaffected. Further unknown "
+                "%s values are only counted.",
+                field,
+                reprlib.repr(raw),
+                field,
+            )
+
+    def enum(self, field: str, table: Mapping[str, Any], raw: Any) -> Any:
+        """``table``'s name for ``raw``; an :class:`UnknownValue` for a value it lacks.
+
+        None when ``raw`` is absent or null, or when it names nothing (neither a string
+        nor a tagged object): then the field keeps no value.
+        """
+        if raw is None:
+            return None
+        if isinstance(raw, str) and raw in table:
+            return table[raw]
+        self.note(field, raw)
+        name = _tag(raw)
+        return UnknownValue(name) if name is not None else None
+
+
+def _tag(raw: Any) -> str | None:
+    """The name of a protocol value: a string itself, or the tag of a tagged object."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, Mapping):
+        tag = raw.get("type")
+        if isinstance(tag, str):
+            return tag
+        if len(raw) == 1:
+            key = next(iter(raw))
+            return key if isinstance(key, str) else None
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ObserverStats:
     """A snapshot of what one :class:`AppServerObserver` has seen."""
@@ -218,12 +310,17 @@ class ObserverStats:
     malformed: int
     """Messages that were not JSON-RPC, or that the observer needed and could not read."""
     unrecognized: int
-    """Turns whose configuration held a value this version cannot name (no resolved config)."""
+    """Turns whose configuration lacked a value the analytics need, or held one that is
+    neither a string nor a tagged object (no resolved config)."""
     evicted: int
     """Remembered requests, threads or turns dropped to keep the tables bounded, and
     requests replaced by a later request with the same id."""
     track_errors: int
     """Calls to ``track`` that raised."""
+    unknown_values: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """Values this release does not know, by field (``sandbox_policy``,
+    ``approval_policy``, ``turn_status``, ``codex_error_info``, ``session_source``,
+    ``input_item``, ...). Each was reported as the server sent it; none cost a fact."""
 
 
 class _ThreadState:
@@ -253,15 +350,15 @@ class _ThreadState:
         self.source: SessionSource = source
         self.model = model
         self.model_provider: str | None = None
-        self.sandbox_policy: SandboxPolicy | None = None
+        self.sandbox_policy: SandboxPolicy | UnknownValue | None = None
         self.network_access = False
-        self.reasoning_effort: ReasoningEffort | None = None
-        self.reasoning_summary: ReasoningSummary | None = None
-        self.service_tier: ServiceTier | None = None
-        self.approval_policy: ApprovalPolicy | None = None
-        self.approvals_reviewer: ApprovalsReviewer | None = None
-        self.collaboration_mode: CollaborationMode = "default"
-        self.personality: Personality | None = None
+        self.reasoning_effort: ReasoningEffort | UnknownValue | None = None
+        self.reasoning_summary: ReasoningSummary | UnknownValue | None = None
+        self.service_tier: ServiceTier | UnknownValue | None = None
+        self.approval_policy: ApprovalPolicy | UnknownValue | None = None
+        self.approvals_reviewer: ApprovalsReviewer | UnknownValue | None = None
+        self.collaboration_mode: CollaborationMode | UnknownValue = "default"
+        self.personality: Personality | UnknownValue | None = None
         self.has_turns = False
         # The thread's running token total as last reported; None until one is seen.
         self.token_total: TokenUsage | None = None
@@ -325,6 +422,10 @@ class AppServerObserver:
     notifications, and per turn a ``TurnResolvedConfig`` (when the ``turn/start``
     response arrives) and a ``TurnTokenUsage`` (just before the turn's completion).
 
+    A value this release does not know (a newer app-server's sandbox type, turn status,
+    error info, ...) never costs a fact: it is carried as sent (an ``UnknownValue`` in an
+    enum field), counted in ``stats().unknown_values`` and logged once per field.
+
     What the client cannot see, and what is reported instead:
 
     - ``submission_type`` is None;
@@ -333,8 +434,9 @@ class AppServerObserver:
     - ``collaboration_mode`` is ``"default"`` unless a thread response or a ``turn/start``
       named one;
     - a turn's token usage is the growth of the thread's running total during the turn
-      (its ``thread/tokenUsage/updated`` notifications), so a turn with no usage
-      notification has none;
+      (its ``thread/tokenUsage/updated`` notifications): zero for a turn with no usage
+      notification (one that failed before the model answered), and, as the app-server
+      reports it, none at all for an interrupted turn;
     - only turns started by this connection's ``turn/start`` are followed: other turns
       (reviews, compactions, sub-agents) cannot produce a turn event.
 
@@ -362,6 +464,7 @@ class AppServerObserver:
         "_threads",
         "_track",
         "_turns",
+        "_unknown",
     )
 
     def __init__(
@@ -389,6 +492,7 @@ class AppServerObserver:
         self._messages = Counter()
         self._counts = [0, 0, 0, 0, 0]
         self._logged: set[str] = set()
+        self._unknown = _UnknownValues()
         # The client may write from several threads while one thread reads: a request
         # must be seen before its response, and facts must reach ``track`` in order.
         self._lock = threading.Lock()
@@ -401,7 +505,16 @@ class AppServerObserver:
     def stats(self) -> ObserverStats:
         """A snapshot of this observer's counters."""
         with self._lock:
-            return ObserverStats(self._messages.value, *self._counts)
+            facts, malformed, unrecognized, evicted, track_errors = self._counts
+            return ObserverStats(
+                messages=self._messages.value,
+                facts=facts,
+                malformed=malformed,
+                unrecognized=unrecognized,
+                evicted=evicted,
+                track_errors=track_errors,
+                unknown_values=dict(self._unknown.counts),
+            )
 
     def observe_sent(self, message: _JsonObject | str | bytes) -> None:
         """Observe a message the client sent to the app-server."""
@@ -513,7 +626,7 @@ class AppServerObserver:
         thread_id = _required_str(params, "threadId")
         if thread_id not in self._threads:
             return  # no thread response seen here: the turn could never make an event
-        items = _user_inputs(params.get("input"))
+        items = _user_inputs(params.get("input"), self._unknown)
         pending = _PendingTurnStart(thread_id, _turn_overrides(params), _count_images(items))
         self._remember(request_id, pending)
         self._emit(Request(self._connection_id, request_id, TurnStartRequest(thread_id, items)))
@@ -523,7 +636,7 @@ class AppServerObserver:
         if thread_id not in self._threads:
             return
         expected = _required_str(params, "expectedTurnId")
-        items = _user_inputs(params.get("input"))
+        items = _user_inputs(params.get("input"), self._unknown)
         self._remember(request_id, _PendingSteer())
         self._emit(
             Request(self._connection_id, request_id, TurnSteerRequest(thread_id, expected, items))
@@ -565,11 +678,11 @@ class AppServerObserver:
             id=_required_str(raw_thread, "id"),
             ephemeral=_required_bool(raw_thread, "ephemeral"),
             created_at=_required_int(raw_thread, "createdAt"),
-            source=_session_source(raw_thread.get("source")),
+            source=_session_source(raw_thread.get("source"), self._unknown),
         )
         state = _ThreadState(thread.ephemeral, thread.source, model)
         state.model_provider = _optional_str(result.get("modelProvider"))
-        _apply_thread_config(state, result)
+        _apply_thread_config(state, result, self._unknown)
         turns = raw_thread.get("turns")
         # A resumed or forked thread with a history is past its first turn; ``preview``
         # (its first message) still tells when the history was not sent (excludeTurns).
@@ -606,14 +719,14 @@ class AppServerObserver:
         raw_turn = result.get("turn")
         if not isinstance(raw_turn, Mapping):
             raise _MalformedError("a turn/start result without a turn")
-        turn = _turn(raw_turn)
+        turn = _turn(raw_turn, self._unknown)
         self._emit(Response(self._connection_id, request_id, TurnStartResponse(turn)))
         state = self._threads.get(pending.thread_id)
         if state is None:
             return  # evicted while the request was in flight
         is_first_turn = not state.has_turns
         state.has_turns = True
-        _apply_turn_overrides(state, pending.overrides)
+        _apply_turn_overrides(state, pending.overrides, self._unknown)
         if len(self._turns) >= self._max_turns:
             del self._turns[next(iter(self._turns))]
             self._counts[_EVICTED] += 1
@@ -657,7 +770,7 @@ class AppServerObserver:
         if "serviceTierForTurn" in pending.overrides:
             raw_tier = pending.overrides["serviceTierForTurn"]
             if raw_tier is not None:
-                service_tier = _SERVICE_TIERS.get(raw_tier) if isinstance(raw_tier, str) else None
+                service_tier = self._unknown.enum("service_tier", _SERVICE_TIERS, raw_tier)
         return TurnResolvedConfig(
             turn_id=turn_id,
             thread_id=pending.thread_id,
@@ -708,16 +821,20 @@ class AppServerObserver:
         thread_id = params.get("threadId")
         if not completed:
             if turn_id in self._turns or self._starting(thread_id):
-                started = _turn(raw_turn)
+                started = _turn(raw_turn, self._unknown)
                 self._emit(Notification(TurnStartedNotification(_thread_id(thread_id), started)))
             return
         followed = self._turns.pop(turn_id, None)  # type: ignore[arg-type]
         if followed is None:
             return
         thread_id = _thread_id(thread_id)
-        turn = _turn(raw_turn)
-        if followed.usage is not None:
-            self._emit(TurnTokenUsage(turn.id, thread_id, followed.usage))
+        turn = _turn(raw_turn, self._unknown)
+        # As the app-server's own analytics: an interrupted turn reports no usage; any
+        # other (a failure before the model answered included) reports what it used,
+        # zero when no usage update came.
+        if turn.status != "interrupted":
+            usage = followed.usage if followed.usage is not None else _ZERO_USAGE
+            self._emit(TurnTokenUsage(turn.id, thread_id, usage))
         self._emit(Notification(TurnCompletedNotification(thread_id, turn)))
 
     def _starting(self, thread_id: Any) -> bool:
@@ -865,23 +982,33 @@ def _os_version(os_part: str) -> str | None:
     return os_info_version(version)
 
 
-def _session_source(raw: Any) -> SessionSource:
+def _session_source(raw: Any, unknown: _UnknownValues) -> SessionSource:
+    if raw is None:
+        raise _MalformedError("a thread without a source")
     if isinstance(raw, str):
-        # A unit source this version does not know reads as unknown (both have no name).
-        return _SESSION_SOURCES.get(raw, "unknown")
-    if isinstance(raw, Mapping):
+        source = _SESSION_SOURCES.get(raw)
+        if source is not None:
+            return source
+    elif isinstance(raw, Mapping):
         custom = raw.get("custom")
         if isinstance(custom, str):
             return CustomSource(custom)
         sub_agent = raw.get("subAgent", raw.get("sub_agent"))
         if sub_agent is not None:
-            return SubAgent(_subagent_source(sub_agent))
-    raise _MalformedError(f"unknown session source {reprlib.repr(raw)}")
+            return SubAgent(_subagent_source(sub_agent, unknown))
+    # A source this version does not know has no name the analytics could report: it
+    # reads as "unknown", whose thread_source is null.
+    unknown.note("session_source", raw)
+    return "unknown"
 
 
-def _subagent_source(raw: Any) -> SubAgentSource:
+def _subagent_source(raw: Any, unknown: _UnknownValues) -> SubAgentSource:
     if isinstance(raw, str):
-        return _SUBAGENT_SOURCES.get(raw) or Other(raw)
+        known = _SUBAGENT_SOURCES.get(raw)
+        if known is not None:
+            return known
+        unknown.note("subagent_source", raw)
+        return Other(raw)  # reported verbatim, as events.md reports an Other source
     if isinstance(raw, Mapping):
         spawn = raw.get("thread_spawn", raw.get("threadSpawn"))
         if isinstance(spawn, Mapping):
@@ -900,10 +1027,14 @@ def _subagent_source(raw: Any) -> SubAgentSource:
         other = raw.get("other")
         if isinstance(other, str):
             return Other(other)
-    raise _MalformedError(f"unknown sub-agent source {reprlib.repr(raw)}")
+    name = _tag(raw)
+    if name is None:
+        raise _MalformedError(f"unknown sub-agent source {reprlib.repr(raw)}")
+    unknown.note("subagent_source", raw)
+    return Other(name)
 
 
-def _user_inputs(raw: Any) -> tuple[UserInput, ...]:
+def _user_inputs(raw: Any, unknown: _UnknownValues) -> tuple[UserInput, ...]:
     if not isinstance(raw, list):
         raise _MalformedError("input must be a list")
     items: list[UserInput] = []
@@ -918,6 +1049,8 @@ def _user_inputs(raw: Any) -> tuple[UserInput, ...]:
         elif kind == "localImage":
             items.append(LocalImageInput(_required_str(item, "path")))
         else:
+            if kind not in _INPUT_ITEM_TYPES:
+                unknown.note("input_item", kind)
             items.append(OtherInput(kind))
     return tuple(items)
 
@@ -926,14 +1059,19 @@ def _count_images(items: tuple[UserInput, ...]) -> int:
     return sum(isinstance(item, ImageInput | LocalImageInput) for item in items)
 
 
-def _turn(raw: _JsonObject) -> Turn:
-    status = _TURN_STATUSES.get(raw.get("status"))  # type: ignore[arg-type]
-    if status is None:
-        raise _MalformedError(f"unknown turn status {reprlib.repr(raw.get('status'))}")
+def _turn(raw: _JsonObject, unknown: _UnknownValues) -> Turn:
+    raw_status = raw.get("status")
+    if not isinstance(raw_status, str):
+        raise _MalformedError(f"a turn status must be a string, not {reprlib.repr(raw_status)}")
+    # A status this version does not know still ends the turn: the turn event reports it
+    # as the server sent it.
+    status = unknown.enum("turn_status", _TURN_STATUSES, raw_status)
     error = None
     raw_error = raw.get("error")
     if isinstance(raw_error, Mapping):
         info = raw_error.get("codexErrorInfo")
+        if info is not None and _tag(info) not in _CODEX_ERROR_INFOS:
+            unknown.note("codex_error_info", info)  # passed through unchanged all the same
         error = TurnError(
             message=_optional_str(raw_error.get("message")) or "",
             codex_error_info=info if isinstance(info, str | Mapping) else None,
@@ -973,14 +1111,14 @@ def _minus(total: TokenUsage, before: TokenUsage) -> TokenUsage:
     )
 
 
-def _sandbox(raw: Any) -> tuple[SandboxPolicy, bool] | None:
+def _sandbox(raw: Any, unknown: _UnknownValues) -> tuple[SandboxPolicy | UnknownValue, bool] | None:
     """A sandbox policy object (or mode string) as (policy, network access)."""
     if isinstance(raw, str):
-        policy = _SANDBOX_POLICIES.get(raw)
-        return None if policy is None else (policy, policy == "danger_full_access")
+        policy = unknown.enum("sandbox_policy", _SANDBOX_POLICIES, raw)
+        return policy, policy == "danger_full_access"
     if not isinstance(raw, Mapping):
         return None
-    policy = _SANDBOX_POLICIES.get(raw.get("type"))  # type: ignore[arg-type]
+    policy = unknown.enum("sandbox_policy", _SANDBOX_POLICIES, raw.get("type", raw))
     if policy is None:
         return None
     network = raw.get("networkAccess")
@@ -988,39 +1126,52 @@ def _sandbox(raw: Any) -> tuple[SandboxPolicy, bool] | None:
         network_access = True
     elif policy == "external_sandbox":
         network_access = network == "enabled"
+    elif isinstance(policy, UnknownValue):
+        network_access = network is True or network == "enabled"
     else:
         network_access = network is True
     return policy, network_access
 
 
-def _approval_policy(raw: Any) -> ApprovalPolicy | None:
-    if isinstance(raw, str):
-        return _APPROVAL_POLICIES.get(raw)
+def _approval_policy(raw: Any, unknown: _UnknownValues) -> ApprovalPolicy | UnknownValue | None:
     # A granular policy asks for approval on some request kinds: on-request is its closest
     # name among the four the analytics know.
     if isinstance(raw, Mapping) and "granular" in raw:
         return "on-request"
-    return None
+    result: ApprovalPolicy | UnknownValue | None = unknown.enum(
+        "approval_policy", _APPROVAL_POLICIES, raw
+    )
+    return result
 
 
-def _lookup(table: Mapping[str, Any], raw: Any) -> Any:
-    return table.get(raw) if isinstance(raw, str) else None
+def _collaboration_mode(raw: Any, unknown: _UnknownValues) -> CollaborationMode | UnknownValue:
+    mode: CollaborationMode | UnknownValue | None = unknown.enum(
+        "collaboration_mode", _COLLABORATION_MODES, raw
+    )
+    return mode if mode is not None else "default"
 
 
-def _apply_thread_config(state: _ThreadState, result: _JsonObject) -> None:
+def _apply_thread_config(state: _ThreadState, result: _JsonObject, unknown: _UnknownValues) -> None:
     """Set a thread's configuration from a thread/start, resume or fork result."""
-    sandbox = _sandbox(result.get("sandbox"))
+    sandbox = _sandbox(result.get("sandbox"), unknown)
     if sandbox is not None:
         state.sandbox_policy, state.network_access = sandbox
-    state.approval_policy = _approval_policy(result.get("approvalPolicy"))
-    state.approvals_reviewer = _lookup(_APPROVALS_REVIEWERS, result.get("approvalsReviewer"))
-    state.reasoning_effort = _lookup(_REASONING_EFFORTS, result.get("reasoningEffort"))
-    state.reasoning_summary = _lookup(_REASONING_SUMMARIES, result.get("reasoningSummary"))
-    state.service_tier = _lookup(_SERVICE_TIERS, result.get("serviceTier"))
-    state.personality = _lookup(_PERSONALITIES, result.get("personality"))
+    state.approval_policy = _approval_policy(result.get("approvalPolicy"), unknown)
+    enum = unknown.enum
+    state.approvals_reviewer = enum(
+        "approvals_reviewer", _APPROVALS_REVIEWERS, result.get("approvalsReviewer")
+    )
+    state.reasoning_effort = enum(
+        "reasoning_effort", _REASONING_EFFORTS, result.get("reasoningEffort")
+    )
+    state.reasoning_summary = enum(
+        "reasoning_summary", _REASONING_SUMMARIES, result.get("reasoningSummary")
+    )
+    state.service_tier = enum("service_tier", _SERVICE_TIERS, result.get("serviceTier"))
+    state.personality = enum("personality", _PERSONALITIES, result.get("personality"))
     mode = result.get("collaborationMode")
     if isinstance(mode, Mapping):
-        state.collaboration_mode = _COLLABORATION_MODES.get(mode.get("mode"), "default")  # type: ignore[arg-type]
+        state.collaboration_mode = _collaboration_mode(mode.get("mode"), unknown)
 
 
 # The ``turn/start`` parameters read when its response arrives.
@@ -1047,39 +1198,42 @@ def _turn_overrides(params: _JsonObject) -> _JsonObject:
     return {key: copy.deepcopy(params[key]) for key in _TURN_OVERRIDES if key in params}
 
 
-def _apply_turn_overrides(state: _ThreadState, params: _JsonObject) -> None:
+def _apply_turn_overrides(
+    state: _ThreadState, params: _JsonObject, unknown: _UnknownValues
+) -> None:
     """Apply a ``turn/start``'s overrides: they hold for this turn and the next ones.
 
     An absent or null parameter keeps the thread's value.
     """
     get = params.get
+    enum = unknown.enum
     if (model := get("model")) is not None and isinstance(model, str):
         state.model = model
     if (effort := get("effort")) is not None:
-        state.reasoning_effort = _lookup(_REASONING_EFFORTS, effort)
+        state.reasoning_effort = enum("reasoning_effort", _REASONING_EFFORTS, effort)
     if (summary := get("summary")) is not None:
-        state.reasoning_summary = _lookup(_REASONING_SUMMARIES, summary)
+        state.reasoning_summary = enum("reasoning_summary", _REASONING_SUMMARIES, summary)
     if (raw_sandbox := get("sandboxPolicy")) is not None:
-        sandbox = _sandbox(raw_sandbox)
+        sandbox = _sandbox(raw_sandbox, unknown)
         state.sandbox_policy, state.network_access = sandbox or (None, False)
     if (approval := get("approvalPolicy")) is not None:
-        state.approval_policy = _approval_policy(approval)
+        state.approval_policy = _approval_policy(approval, unknown)
     if (reviewer := get("approvalsReviewer")) is not None:
-        state.approvals_reviewer = _lookup(_APPROVALS_REVIEWERS, reviewer)
+        state.approvals_reviewer = enum("approvals_reviewer", _APPROVALS_REVIEWERS, reviewer)
     if (tier := get("serviceTier")) is not None:
-        state.service_tier = _lookup(_SERVICE_TIERS, tier)
+        state.service_tier = enum("service_tier", _SERVICE_TIERS, tier)
     if (personality := get("personality")) is not None:
-        state.personality = _lookup(_PERSONALITIES, personality)
+        state.personality = enum("personality", _PERSONALITIES, personality)
     mode = get("collaborationMode")
     if isinstance(mode, Mapping):
-        state.collaboration_mode = _lookup(_COLLABORATION_MODES, mode.get("mode")) or "default"
+        state.collaboration_mode = _collaboration_mode(mode.get("mode"), unknown)
         settings = mode.get("settings")
         # A collaboration mode's own model and effort take precedence over the turn's.
         if isinstance(settings, Mapping):
             if isinstance(settings.get("model"), str):
                 state.model = settings["model"]
-            if settings.get("reasoning_effort") is not None:
-                state.reasoning_effort = _lookup(_REASONING_EFFORTS, settings["reasoning_effort"])
+            if (effort := settings.get("reasoning_effort")) is not None:
+                state.reasoning_effort = enum("reasoning_effort", _REASONING_EFFORTS, effort)
 
 
 def classify_rejection(error: JsonRpcError) -> RejectionReason | None:

@@ -79,6 +79,7 @@ from codex_telemetry.facts import (
     TurnStartResponse,
     TurnSteerResponse,
     TurnTokenUsage,
+    UnknownValue,
     UserInput,
 )
 
@@ -231,8 +232,22 @@ def _thread_lineage(
     return None, None, None
 
 
-def _none_as_null(value: str | None) -> str | None:
-    return None if value == "none" else value
+def _wire(value: str | UnknownValue) -> str:
+    """The wire string of an enum value; a value this release does not know as it came."""
+    return value.value if isinstance(value, UnknownValue) else value
+
+
+def _none_as_null(value: str | UnknownValue | None) -> str | None:
+    if value is None:
+        return None
+    name = _wire(value)
+    return None if name == "none" else name
+
+
+def _sandbox_policy_name(value: str | UnknownValue) -> str:
+    if isinstance(value, UnknownValue):
+        return value.value
+    return _SANDBOX_POLICY_NAMES[value]
 
 
 def _plugin_fields(plugin: PluginMetadata, originator: str) -> dict[str, Any]:
@@ -476,7 +491,7 @@ class AnalyticsReducer:
         assert isinstance(notification, TurnCompletedNotification)
         completed = notification.turn
         turn.completion = _Completion(
-            status=None if completed.status == "in_progress" else completed.status,
+            status=None if completed.status == "in_progress" else _wire(completed.status),
             turn_error=completed.error.codex_error_info if completed.error is not None else None,
             completed_at=_non_negative(completed.completed_at) or 0,
             duration_ms=_non_negative(completed.duration_ms),
@@ -745,12 +760,16 @@ class AnalyticsReducer:
                 parent_thread_id=thread.parent_thread_id,
                 model=config.model,
                 model_provider=config.model_provider,
-                sandbox_policy=_SANDBOX_POLICY_NAMES[config.sandbox_policy],
-                reasoning_effort=config.reasoning_effort,
+                sandbox_policy=_sandbox_policy_name(config.sandbox_policy),
+                reasoning_effort=(
+                    _wire(config.reasoning_effort) if config.reasoning_effort is not None else None
+                ),
                 reasoning_summary=_none_as_null(config.reasoning_summary),
-                service_tier=config.service_tier if config.service_tier is not None else "default",
-                approval_policy=config.approval_policy,
-                approvals_reviewer=config.approvals_reviewer,
+                service_tier=(
+                    _wire(config.service_tier) if config.service_tier is not None else "default"
+                ),
+                approval_policy=_wire(config.approval_policy),
+                approvals_reviewer=_wire(config.approvals_reviewer),
                 sandbox_network_access=config.sandbox_network_access,
                 collaboration_mode="plan" if config.collaboration_mode == "plan" else "default",
                 personality=_none_as_null(config.personality),
