@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+from codex_telemetry._bounded import BoundedTable
 from codex_telemetry._client import track_fact
 from codex_telemetry._runtime import current_runtime, os_info_version, rust_arch_name, rust_os_name
 from codex_telemetry._stats import Counter
@@ -118,7 +119,7 @@ _TURN_COMPLETED = "turn/completed"
 _NOTIFICATIONS = frozenset({_TOKEN_USAGE_UPDATED, _TURN_STARTED, _TURN_COMPLETED})
 
 # Indexes of the counters in ``AppServerObserver._counts``, after ``messages``.
-_FACTS, _MALFORMED, _UNRECOGNIZED, _EVICTED, _TRACK_ERRORS = range(5)
+_FACTS, _MALFORMED, _UNRECOGNIZED, _TRACK_ERRORS = range(4)
 
 _TURN_STATUSES: Mapping[str, TurnStatus] = {
     "completed": "completed",
@@ -455,9 +456,6 @@ class AppServerObserver:
         "_counts",
         "_lock",
         "_logged",
-        "_max_pending",
-        "_max_threads",
-        "_max_turns",
         "_messages",
         "_pending",
         "_rpc_transport",
@@ -482,15 +480,15 @@ class AppServerObserver:
         self._track: Callable[[Fact], object] = track if track is not None else track_fact
         self._connection_id = connection_id if connection_id is not None else next(_connection_ids)
         self._rpc_transport: RpcTransport = rpc_transport
-        self._max_pending = max_pending
-        self._max_threads = max_threads
-        self._max_turns = max_turns
-        self._pending: dict[RequestId, _Pending] = {}
-        self._threads: dict[str, _ThreadState] = {}
-        self._turns: dict[str, _TurnState] = {}
+        self._pending: BoundedTable[RequestId, _Pending] = BoundedTable(max_pending)
+        # A followed turn holds its thread: the thread's configuration is still needed.
+        self._threads: BoundedTable[str, _ThreadState] = BoundedTable(max_threads)
+        self._turns: BoundedTable[str, _TurnState] = BoundedTable(
+            max_turns, on_remove=lambda turn: self._threads.release(turn.thread_id)
+        )
         # Counted without the lock, from any thread; the others are counted under it.
         self._messages = Counter()
-        self._counts = [0, 0, 0, 0, 0]
+        self._counts = [0, 0, 0, 0]
         self._logged: set[str] = set()
         self._unknown = _UnknownValues()
         # The client may write from several threads while one thread reads: a request
@@ -505,7 +503,8 @@ class AppServerObserver:
     def stats(self) -> ObserverStats:
         """A snapshot of this observer's counters."""
         with self._lock:
-            facts, malformed, unrecognized, evicted, track_errors = self._counts
+            facts, malformed, unrecognized, track_errors = self._counts
+            evicted = self._pending.evictions + self._threads.evictions + self._turns.evictions
             return ObserverStats(
                 messages=self._messages.value,
                 facts=facts,
@@ -586,7 +585,7 @@ class AppServerObserver:
             else:
                 self._on_turn_notification(_params(message), completed=True)
             return
-        pending = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        pending = self._pending.pop(message.get("id"))  # type: ignore[arg-type]
         if pending is None:
             return
         request_id: RequestId = message["id"]
@@ -612,15 +611,10 @@ class AppServerObserver:
     def _remember(self, request_id: Any, pending: _Pending) -> None:
         if not isinstance(request_id, int | str) or isinstance(request_id, bool):
             raise _MalformedError("a JSON-RPC id must be an integer or a string")
-        if request_id in self._pending:
-            # An id reused before its answer: the earlier request can no longer be matched.
-            del self._pending[request_id]
-            self._counts[_EVICTED] += 1
-        elif len(self._pending) >= self._max_pending:
-            # The oldest request is the likeliest to have been answered out of view.
-            del self._pending[next(iter(self._pending))]
-            self._counts[_EVICTED] += 1
-        self._pending[request_id] = pending
+        # An id reused before its answer: the earlier request can no longer be matched.
+        self._pending.evict(request_id)
+        # When full, the oldest request goes: the likeliest to have been answered out of view.
+        self._pending.put(request_id, pending)
 
     def _on_turn_start_request(self, request_id: Any, params: _JsonObject) -> None:
         thread_id = _required_str(params, "threadId")
@@ -689,10 +683,8 @@ class AppServerObserver:
         state.has_turns = method != _THREAD_START and bool(turns or raw_thread.get("preview"))
         if method == _THREAD_START:
             state.token_total = _ZERO_USAGE
-        self._threads.pop(thread.id, None)
-        if len(self._threads) >= self._max_threads:
-            self._evict_thread()
-        self._threads[thread.id] = state
+        # When full, the least recently started or resumed thread no followed turn needs goes.
+        self._threads.put(thread.id, state)
         response: ThreadStartResponse | ThreadResumeResponse | ThreadForkResponse
         if method == _THREAD_START:
             response = ThreadStartResponse(thread, model)
@@ -701,17 +693,6 @@ class AppServerObserver:
         else:
             response = ThreadForkResponse(thread, model)
         self._emit(Response(self._connection_id, request_id, response))
-
-    def _evict_thread(self) -> None:
-        # The least recently started or resumed thread that no followed turn still needs.
-        busy = {turn.thread_id for turn in self._turns.values()}
-        for thread_id in self._threads:
-            if thread_id not in busy:
-                del self._threads[thread_id]
-                break
-        else:
-            del self._threads[next(iter(self._threads))]
-        self._counts[_EVICTED] += 1
 
     def _on_turn_start_result(
         self, request_id: RequestId, pending: _PendingTurnStart, result: _JsonObject
@@ -727,10 +708,8 @@ class AppServerObserver:
         is_first_turn = not state.has_turns
         state.has_turns = True
         _apply_turn_overrides(state, pending.overrides, self._unknown)
-        if len(self._turns) >= self._max_turns:
-            del self._turns[next(iter(self._turns))]
-            self._counts[_EVICTED] += 1
-        self._turns[turn.id] = _TurnState(pending.thread_id, state.token_total)
+        self._turns.put(turn.id, _TurnState(pending.thread_id, state.token_total))
+        self._threads.hold(pending.thread_id)
         config = self._resolved_config(turn.id, pending, state, is_first_turn)
         if config is not None:
             self._emit(config)
@@ -824,7 +803,7 @@ class AppServerObserver:
                 started = _turn(raw_turn, self._unknown)
                 self._emit(Notification(TurnStartedNotification(_thread_id(thread_id), started)))
             return
-        followed = self._turns.pop(turn_id, None)  # type: ignore[arg-type]
+        followed = self._turns.pop(turn_id)  # type: ignore[arg-type]
         if followed is None:
             return
         thread_id = _thread_id(thread_id)
