@@ -17,12 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codex_telemetry._observer import (
-    AppServerObserver,
-    Direction,
-    ObserverStats,
-    classify_rejection,
-)
+from codex_telemetry._observer import AppServerObserver, Direction, ObserverStats
+from codex_telemetry._observer_errors import classify_rejection
 from codex_telemetry.facts import (
     Capabilities,
     ClientInfo,
