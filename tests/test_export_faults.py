@@ -6,6 +6,7 @@ return within its timeout plus a small margin whatever the collector does.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -198,7 +199,7 @@ def test_refusing_collector_exit_is_bounded() -> None:
 
 
 def test_503_with_retry_after_then_recovering_delivers_everything() -> None:
-    replies = [HttpReply(status=503, headers={"Retry-After": "0"})]
+    replies = [HttpReply(status=503, headers={"Retry-After": "1"})]
     with HttpReceiver(replies) as receiver:
         delivery = DeliveryCounters()
         sink = sink_for(OTLPHttpLogExporter(receiver.url(), retry_policy=SLOW_BACKOFF), delivery)
@@ -271,7 +272,7 @@ def test_grpc_unavailable_then_ok_uses_retry_info() -> None:
 
 
 def test_grpc_resource_exhausted_is_retried() -> None:
-    replies = [GrpcReply(code=grpc.StatusCode.RESOURCE_EXHAUSTED, retry_delay=0.0)]
+    replies = [GrpcReply(code=grpc.StatusCode.RESOURCE_EXHAUSTED, retry_delay=0.05)]
     with GrpcReceiver(replies) as receiver:
         delivery = DeliveryCounters()
         sink = sink_for(OTLPGrpcLogExporter(receiver.endpoint, retry_policy=SLOW_BACKOFF), delivery)
@@ -492,6 +493,52 @@ def test_a_shutdown_wakes_a_sleeping_retry() -> None:
     timer.join()
     assert time.monotonic() - started < 0.3 + EXIT_MARGIN
     assert settlement.dropped_by_reason == {"unreachable": 1}
+
+
+@pytest.mark.parametrize("server_delay", [0.0, 0.000_001])
+def test_a_server_asking_for_no_delay_gets_the_normal_backoff(server_delay: float) -> None:
+    # "Retry-After: 0" (or a RetryInfo of 0 s) obeyed literally made thousands of requests
+    # a second for one batch. The policy's own backoff applies instead.
+    calls: list[float] = []
+
+    def send(items: Sequence[int], timeout: float) -> Attempt:
+        calls.append(time.monotonic())
+        return Attempt.retry("http_503", retry_after=server_delay)
+
+    settlement = Counted()
+    stop = StopSignal()
+    policy = RetryPolicy(initial_backoff=0.2, max_backoff=0.2, jitter=0.0, max_elapsed=0.5)
+    deliver([1], send, settlement, policy=policy, request_timeout=1.0, stop=stop)
+    # At 0, 0.2 and 0.4 s (fewer on a slow machine); the next would pass max_elapsed.
+    assert 2 <= len(calls) <= 3
+    assert all(later - earlier >= 0.2 for earlier, later in itertools.pairwise(calls))
+    assert settlement.dropped_by_reason == {"http_503": 1}
+
+
+def test_grpc_retry_info_of_zero_seconds_gets_the_normal_backoff() -> None:
+    replies = [GrpcReply(code=grpc.StatusCode.UNAVAILABLE, retry_delay=0.0)] * 50
+    policy = RetryPolicy(initial_backoff=0.2, max_backoff=0.2, jitter=0.0, max_elapsed=0.5)
+    with GrpcReceiver(replies) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPGrpcLogExporter(receiver.endpoint, retry_policy=policy), delivery)
+        sink.export(events(2), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is False
+        sink.shutdown(1.0)
+    assert 2 <= receiver.attempts <= 3
+    assert delivery.dropped.snapshot() == {"grpc_unavailable": 2}
+
+
+def test_http_retry_after_zero_gets_the_normal_backoff() -> None:
+    replies = [HttpReply(status=503, headers={"Retry-After": "0"})] * 50
+    policy = RetryPolicy(initial_backoff=0.2, max_backoff=0.2, jitter=0.0, max_elapsed=0.5)
+    with HttpReceiver(replies) as receiver:
+        delivery = DeliveryCounters()
+        sink = sink_for(OTLPHttpLogExporter(receiver.url(), retry_policy=policy), delivery)
+        sink.export(events(2), TIMESTAMP_NS)
+        assert sink.force_flush(10.0) is False
+        sink.shutdown(1.0)
+    assert 2 <= receiver.attempts <= 3
+    assert delivery.dropped.snapshot() == {"http_503": 2}
 
 
 def test_backoff_is_capped_and_jittered() -> None:

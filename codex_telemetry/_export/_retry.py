@@ -3,9 +3,11 @@
 A transport makes one attempt and classifies its outcome as an :class:`Attempt`;
 :func:`deliver` decides what happens next. Transient failures (connection errors,
 timeouts, HTTP 429/502/503/504, gRPC UNAVAILABLE/RESOURCE_EXHAUSTED) are retried with
-capped, jittered exponential backoff that honours ``Retry-After`` and gRPC ``RetryInfo``;
-a batch refused as too large is split in halves; anything else is permanent. Every item
-ends counted as exported or dropped with a reason, and no retry outlives the deadline.
+capped, jittered exponential backoff that honours ``Retry-After`` and gRPC ``RetryInfo``
+(a delay of zero, or shorter than :attr:`RetryPolicy.min_server_delay`, gets the normal
+backoff: obeyed literally, it made thousands of requests a second); a batch refused as
+too large is split in halves; anything else is permanent. Every item ends counted as
+exported or dropped with a reason, and no retry outlives the deadline.
 """
 
 from __future__ import annotations
@@ -83,14 +85,22 @@ class RetryPolicy:
     """How long and how often to retry one batch.
 
     The n-th retry waits ``min(max_backoff, initial_backoff * 2**n)`` seconds, scaled by a
-    random factor in ``[1 - jitter, 1 + jitter]``, unless the server named a delay. A
-    batch is given up after ``max_elapsed`` seconds of trying.
+    random factor in ``[1 - jitter, 1 + jitter]``, unless the server named a delay of at
+    least ``min_server_delay`` seconds (``Retry-After: 0`` is no reason to retry at once).
+    A batch is given up after ``max_elapsed`` seconds of trying.
     """
 
     initial_backoff: float = 0.5
     max_backoff: float = 30.0
     jitter: float = 0.2
     max_elapsed: float = 60.0
+    min_server_delay: float = 0.01
+
+    def delay(self, retry: int, server_delay: float | None) -> float:
+        """The delay before retry number ``retry``, given the delay the server asked for."""
+        if server_delay is None or not server_delay >= self.min_server_delay:
+            return self.backoff(retry)
+        return server_delay
 
     def backoff(self, retry: int) -> float:
         """The delay before retry number ``retry`` (0-based)."""
@@ -248,7 +258,7 @@ def deliver(
                 )
             return
         last_reason = attempt.reason
-        delay = policy.backoff(retry) if attempt.retry_after is None else attempt.retry_after
+        delay = policy.delay(retry, attempt.retry_after)
         retry += 1
         resume = time.monotonic() + delay
         # Giving up at once when the server asks for more time than is left, rather than
