@@ -369,7 +369,10 @@ def track_fact(fact: Fact) -> None:
         return
     # Telemetry.track_fact, repeated here so that a fact costs one Python call, not two:
     # this facade is what programs call on their hot paths.
-    route = client._routes.get(type(fact))
+    try:  # free unless it raises (zero-cost exceptions, Python 3.11+)
+        route = client._routes.get(type(fact))
+    except Exception:  # a type whose metaclass's __hash__ raises or is None
+        route = None
     if route == FILTER:
         next(client._filtered)
     elif route == DISABLED:

@@ -220,7 +220,10 @@ class Gate:
         ``strict`` is on (the default under pytest).
         """
         # codex_telemetry.track_fact repeats this body, to cost one Python call.
-        route = self._routes.get(type(fact))
+        try:  # free unless it raises (zero-cost exceptions, Python 3.11+)
+            route = self._routes.get(type(fact))
+        except Exception:  # a type whose metaclass's __hash__ raises or is None
+            route = None
         if route == FILTER:
             next(self._filtered)
         elif route == DISABLED:
@@ -264,7 +267,10 @@ class Gate:
 
     def _track_special(self, fact: Any, route: int | None) -> None:
         if route is None:
-            base = base_fact_type(fact, self._routes)
+            try:
+                base = base_fact_type(fact, self._routes)
+            except Exception:  # see track_fact: a type that cannot be hashed
+                base = None
             if base is None:
                 self._refuse(fact)
                 return
@@ -291,9 +297,13 @@ class Gate:
 
     def _refuse(self, value: object, malformed: str = "") -> None:
         self._dropped["invalid"].increment()
+        try:
+            name = f"{type(value).__module__}.{type(value).__qualname__}"
+        except Exception:  # any type, however odd, is the caller's: never raised on
+            name = "an object of an unnamed type"
         message = (
             "codex_telemetry.track_fact() takes a fact from codex_telemetry.facts, "
-            f"not {malformed}{type(value).__module__}.{type(value).__qualname__}"
+            f"not {malformed}{name}"
         )
         if self._strict:
             raise TypeError(message)
