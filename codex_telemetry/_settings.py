@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import stat
 import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -142,6 +143,83 @@ def _readable_file(path: Path | None) -> Path | None:
     if not readable:
         raise _BadValueError(str(path), "is not a readable file")
     return path
+
+
+def _unsendable_character(text: str) -> str | None:
+    """The first character of ``text`` that UTF-8 cannot encode (a lone surrogate, as a
+    non-UTF-8 byte of the environment decodes to), as ``U+XXXX``; None when there is none."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return _character(text[error.start])
+    return None
+
+
+_NOT_UTF8 = "is not UTF-8 text ({}): no event could carry it"
+
+
+def _sendable_text(value: Any) -> Any:
+    """Refuse a string no event, resource or request could carry."""
+    if isinstance(value, str):
+        character = _unsendable_character(value)
+        if character is not None:
+            raise _BadValueError(value, _NOT_UTF8.format(character))
+    return value
+
+
+def _header_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an HTTP header value, without showing it; None when it can."""
+    for character in value:
+        if (character < " " and character != "\t") or character == "\x7f":
+            return (
+                f"contains the control character {_character(character)}, "
+                "which an HTTP header cannot carry"
+            )
+        if character > "\xff":
+            return (
+                f"contains {_character(character)}, outside the ISO-8859-1 an HTTP header can carry"
+            )
+    return None
+
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISCHR, "a character device"),
+)
+
+
+def file_kind(mode: int) -> str | None:
+    """What a file that is not a regular one is (``a named pipe``, ...); None for a regular
+    file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+
+
+def _check_dotenv(settings_cls: type[TelemetrySettings], where: str) -> str | None:
+    """A problem when the ``.env`` file exists but is not a regular file.
+
+    Reading a named pipe with no writer (or ``/dev/zero``) would block ``init()`` forever;
+    this looks with a non-blocking open, which never waits, before anything reads it.
+    """
+    env_file = settings_cls.model_config.get("env_file")
+    if not settings_cls._read_environment or not isinstance(env_file, str | os.PathLike):
+        return None
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        descriptor = os.open(env_file, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return f"{where}: cannot be read: {error.strerror}"
+    try:
+        kind = file_kind(os.fstat(descriptor).st_mode)
+    finally:
+        os.close(descriptor)
+    return None if kind is None else f"{where}: is not a regular file ({kind})"
 
 
 # RFC 7230 section 3.2.6: a header name is a token.
@@ -281,6 +359,7 @@ class OTLPSettings(BaseModel):
     def _check_endpoint(cls, value: str, info: ValidationInfo) -> str:
         # gRPC takes host:port as well; requests cannot send to anything but a URL, and
         # would drop every event at run time instead of failing here.
+        _sendable_text(value)
         protocol = info.data.get("protocol", "http/protobuf")
         if value and protocol != "grpc":
             parsed = urllib.parse.urlsplit(value)
@@ -328,6 +407,23 @@ class FileSettings(BaseModel):
     """``CODEX_TELEMETRY_FILE__PATH``: the file events are appended to, one per line.
     Required when ``exporter`` is ``file``."""
 
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, value: Path | None) -> Path | None:
+        # Opening a named pipe with no reader blocks until one comes: init() hung.
+        if value is None:
+            return None
+        try:
+            mode = os.stat(value).st_mode
+        except OSError:
+            return value  # created, or reported, when the sink opens it
+        kind = file_kind(mode)
+        if kind is not None and kind != "a character device":  # /dev/null, a terminal
+            raise _BadValueError(
+                str(value), f"is {kind}, which could block the program: give a regular file"
+            )
+        return value
+
 
 class CodexBackendSettings(BaseModel):
     """The Codex analytics backend sink (``exporter="codex_backend"``)."""
@@ -344,6 +440,28 @@ class CodexBackendSettings(BaseModel):
     """``CODEX_TELEMETRY_CODEX_BACKEND__ACCOUNT_ID``: sent as ``ChatGPT-Account-Id``."""
     timeout: float = Field(default=10.0, gt=0, le=_MAX_SECONDS, allow_inf_nan=False)
     """``CODEX_TELEMETRY_CODEX_BACKEND__TIMEOUT`` in seconds; default 10."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        return _sendable_text(value)  # type: ignore[no-any-return]
+
+    @field_validator("account_id")
+    @classmethod
+    def _check_account_id(cls, value: str | None) -> str | None:
+        # Sent as a header: a value requests refuses would drop every event.
+        problem = None if value is None else _header_value_problem(value)
+        if problem is not None:
+            raise _BadValueError(value, problem)
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = None if value is None else _header_value_problem(value.get_secret_value())
+        if problem is not None:
+            raise ValueError(f"the value (not shown) {problem}")
+        return value
 
 
 class ReducerSettings(BaseModel):
@@ -436,6 +554,13 @@ class TelemetrySettings(BaseSettings):
     """The Codex backend sink (``CODEX_TELEMETRY_CODEX_BACKEND__*``)."""
     reducer: ReducerSettings = ReducerSettings()
     """Reducer state bounds (``CODEX_TELEMETRY_REDUCER__*``)."""
+
+    @field_validator("originator", "service_name", "service_version", "runtime_version")
+    @classmethod
+    def _check_sendable(cls, value: Any) -> Any:
+        # Each of these is sent with every event (or its resource): one that cannot be
+        # encoded would make every event undeliverable.
+        return _sendable_text(value)
 
     @classmethod
     def settings_customise_sources(
@@ -938,11 +1063,48 @@ class _ReportedResourceEntries(logging.Filter):
         return True
 
 
+def _check_resource_encoding(settings: TelemetrySettings) -> list[str]:
+    """Refuse an ``OTEL_RESOURCE_ATTRIBUTES`` entry that no request could carry.
+
+    The OTLP exporter sends the resource with every request, so one attribute that is
+    not UTF-8 text would lose every event. ``service.name`` is checked as the
+    ``service_name`` setting; the variable only matters when OTLP requests are sent.
+    """
+    if not type(settings)._read_environment or not settings.enabled:
+        return []
+    if settings.exporter != "otlp":
+        return []
+    problems = []
+    for entry in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, separator, value = entry.partition("=")
+        key = key.strip()
+        if not separator or not key or key == "service.name":
+            continue
+        # Decoded as the OpenTelemetry SDK decodes it: an escape that is not UTF-8
+        # becomes U+FFFD there, so only a raw byte of the environment cannot be sent.
+        for part, text in (("key", key), ("value", urllib.parse.unquote(value.strip()))):
+            character = _unsendable_character(text)
+            if character is not None:
+                shown = "an attribute's key" if part == "key" else f"the value of {key!r}"
+                problems.append(
+                    f"OTEL_RESOURCE_ATTRIBUTES (environment): {shown} "
+                    + _NOT_UTF8.format(character)
+                )
+                break
+    return problems
+
+
 def load_settings(
     settings_cls: type[TelemetrySettings] = TelemetrySettings, /, **overrides: Any
 ) -> TelemetrySettings:
     """Build the settings from arguments and the environment, or raise ConfigurationError."""
     arguments = _nest(overrides)
+    env_file = settings_cls.model_config.get("env_file")
+    if isinstance(env_file, str | os.PathLike):
+        # Before anything reads it: a named pipe as ``.env`` made init() wait forever.
+        problem = _check_dotenv(settings_cls, f".env file {Path(env_file).absolute()}")
+        if problem is not None:
+            raise ConfigurationError([problem])
     sources = _Sources(settings_cls, arguments)
     problems = sources.unknown_variables()
     # Errors are raised after the ``except`` blocks, not in them: raised inside, one would
@@ -962,7 +1124,11 @@ def load_settings(
         problems.append(f"{sources.dotenv_where}: cannot be read: {error.strerror}")
     if settings is None:
         raise ConfigurationError(problems) from None
-    problems += _check_exporter(settings) + _check_applicable(settings, sources)
+    problems += (
+        _check_exporter(settings)
+        + _check_applicable(settings, sources)
+        + _check_resource_encoding(settings)
+    )
     if problems:
         raise ConfigurationError(problems) from None
     _check_resource_attributes(settings_cls)

@@ -838,3 +838,151 @@ def test_valid_headers_pass(
     assert SECRET not in repr(settings) + str(settings.model_dump())
     captured = capfd.readouterr()
     assert SECRET not in captured.out + captured.err
+
+
+# --- values no event could carry, and files that could block -----------------------------
+
+# A byte that is not UTF-8, as the environment hands it to Python (surrogateescape).
+_NOT_UTF8 = b"svc-\xff".decode("utf-8", "surrogateescape")
+_NOT_UTF8_PROBLEM = "'svc-\\udcff' is not UTF-8 text (U+DCFF): no event could carry it"
+
+
+@pytest.mark.parametrize(
+    ("environment", "arguments", "message"),
+    [
+        (
+            {"CODEX_TELEMETRY_ORIGINATOR": _NOT_UTF8},
+            {},
+            f"originator (CODEX_TELEMETRY_ORIGINATOR): {_NOT_UTF8_PROBLEM}",
+        ),
+        ({}, {"originator": _NOT_UTF8}, f"originator (CODEX_TELEMETRY_ORIGINATOR): {_NOT_UTF8_PROBLEM}"),
+        (
+            {"OTEL_SERVICE_NAME": _NOT_UTF8},
+            {},
+            f"service_name (OTEL_SERVICE_NAME): {_NOT_UTF8_PROBLEM}",
+        ),
+        (
+            {},
+            {"service_name": _NOT_UTF8},
+            f"service_name (CODEX_TELEMETRY_SERVICE_NAME): {_NOT_UTF8_PROBLEM}",
+        ),
+        (
+            {"CODEX_TELEMETRY_SERVICE_VERSION": _NOT_UTF8},
+            {},
+            f"service_version (CODEX_TELEMETRY_SERVICE_VERSION): {_NOT_UTF8_PROBLEM}",
+        ),
+        (
+            {"CODEX_TELEMETRY_RUNTIME_VERSION": _NOT_UTF8},
+            {},
+            f"runtime_version (CODEX_TELEMETRY_RUNTIME_VERSION): {_NOT_UTF8_PROBLEM}",
+        ),
+        (
+            {"OTEL_RESOURCE_ATTRIBUTES": f"service.name={_NOT_UTF8}"},
+            {},
+            "service_name (OTEL_RESOURCE_ATTRIBUTES): 'service.name=svc-\\udcff' is not UTF-8 "
+            "text (U+DCFF): no event could carry it",
+        ),
+        (
+            {"OTEL_RESOURCE_ATTRIBUTES": f"team=core,deployment.environment={_NOT_UTF8}"},
+            {},
+            "OTEL_RESOURCE_ATTRIBUTES (environment): the value of 'deployment.environment' "
+            "is not UTF-8 text (U+DCFF): no event could carry it",
+        ),
+        (
+            {},
+            {"exporter": "codex_backend", "codex_backend__token": "t", "codex_backend__account_id": "a\nb"},
+            "codex_backend.account_id (CODEX_TELEMETRY_CODEX_BACKEND__ACCOUNT_ID): 'a\\nb' "
+            "contains the control character U+000A, which an HTTP header cannot carry",
+        ),
+        (
+            {},
+            {"exporter": "codex_backend", "codex_backend__token": "secret\r\nx: y"},
+            "codex_backend.token (CODEX_TELEMETRY_CODEX_BACKEND__TOKEN): the value (not shown) "
+            "contains the control character U+000D, which an HTTP header cannot carry",
+        ),
+    ],
+)  # fmt: skip
+def test_a_value_no_event_could_carry_is_refused_at_init(
+    environment: dict[str, str],
+    arguments: dict[str, Any],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert _problems_of(**arguments) == (message,)
+    with pytest.raises(ConfigurationError) as caught:
+        codex_telemetry.init(**arguments)
+    assert caught.value.problems == (message,)
+    assert caught.value.__context__ is None
+
+
+def test_resource_attributes_are_not_checked_when_they_are_not_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", f"team={_NOT_UTF8}")
+    assert load_settings(exporter="console").exporter == "console"
+    assert load_settings(enabled=False).enabled is False
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _in_a_child(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh process: a blocking open() would hang it, not the tests."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("CODEX_TELEMETRY_", "OTEL_", "PYTEST_"))
+    }
+    environment["HOME"] = str(cwd)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_dotenv_that_is_a_named_pipe_is_refused_not_waited_on(tmp_path: Path) -> None:
+    _fifo(tmp_path / ".env")
+    child = _in_a_child(
+        "import codex_telemetry\n"
+        "try:\n"
+        "    codex_telemetry.init(exporter='console')\n"
+        "except codex_telemetry.ConfigurationError as error:\n"
+        "    print(error.problems)\n",
+        tmp_path,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == str(
+        (f".env file {tmp_path / '.env'}: is not a regular file (a named pipe)",)
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_file_path_that_is_a_named_pipe_is_refused_not_waited_on(tmp_path: Path) -> None:
+    pipe = _fifo(tmp_path / "events.jsonl")
+    child = _in_a_child(
+        "import codex_telemetry\n"
+        "try:\n"
+        f"    codex_telemetry.init(exporter='file', file__path={str(pipe)!r})\n"
+        "except codex_telemetry.ConfigurationError as error:\n"
+        "    print(error.problems)\n",
+        tmp_path,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == str(
+        (
+            f"file.path (CODEX_TELEMETRY_FILE__PATH): {str(pipe)!r} is a named pipe, "
+            "which could block the program: give a regular file",
+        )
+    )
