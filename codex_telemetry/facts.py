@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import typing
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass, is_pydantic_dataclass
 
 __all__ = [
+    "CODEX_ERROR_INFO_MAX_BYTES",
+    "CODEX_ERROR_INFO_MAX_DEPTH",
     "AppInvocation",
     "AppMentioned",
     "AppUsed",
@@ -139,14 +142,32 @@ RejectionReason: TypeAlias = Literal[
 ]
 
 
-def _plain_json(value: Any) -> Any:
-    """A copy of ``value`` made of dicts, lists and JSON scalars; ValueError if it is not JSON."""
+CODEX_ERROR_INFO_MAX_DEPTH: Final = 32
+"""How deeply a ``codex_error_info`` may nest objects and arrays (``{"a": {"b": 1}}`` is 2).
+
+The protocol's values are 1 or 2 deep. A deeper value is refused where the fact is built:
+every sink can then encode every fact it is given (about 600 levels overflowed Python's
+stack in the JSON encoders, losing the batch)."""
+
+CODEX_ERROR_INFO_MAX_BYTES: Final = 65_536
+"""The largest ``codex_error_info`` a fact accepts, in bytes of compact UTF-8 JSON."""
+
+
+def _plain_json(value: Any, depth: int = 0) -> Any:
+    """A copy of ``value`` made of dicts, lists and JSON scalars; ValueError if it is not
+    JSON, or nested deeper than :data:`CODEX_ERROR_INFO_MAX_DEPTH`."""
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
         if math.isfinite(value):
             return value
         raise ValueError(f"codex_error_info must be JSON, and {value!r} is not a JSON number")
+    if isinstance(value, Mapping | list | tuple) and depth >= CODEX_ERROR_INFO_MAX_DEPTH:
+        # Checked before going deeper, so no depth can exhaust the stack.
+        raise ValueError(
+            "codex_error_info is nested deeper than the "
+            f"{CODEX_ERROR_INFO_MAX_DEPTH} levels a fact accepts"
+        )
     if isinstance(value, Mapping):
         copy: dict[str, Any] = {}
         for key, item in value.items():
@@ -154,20 +175,36 @@ def _plain_json(value: Any) -> Any:
                 raise ValueError(
                     f"codex_error_info must be JSON, whose object keys are strings, not {key!r}"
                 )
-            copy[key] = _plain_json(item)
+            copy[key] = _plain_json(item, depth + 1)
         return copy
     if isinstance(value, list | tuple):
-        return [_plain_json(item) for item in value]
+        return [_plain_json(item, depth + 1) for item in value]
     raise ValueError(
         f"codex_error_info must be JSON, and a {type(value).__name__} is not a JSON value"
     )
 
 
+def _bounded_json(value: Any) -> Any:
+    """``value`` as plain JSON, refused when deeper or larger than a fact accepts."""
+    copy = _plain_json(value)
+    if isinstance(copy, str) and len(copy) * 6 + 2 <= CODEX_ERROR_INFO_MAX_BYTES:
+        return copy  # the common unit variant: too short to measure
+    text = json.dumps(copy, ensure_ascii=False, separators=(",", ":"))
+    # Counted as the sinks write it; a lone surrogate counts its three bytes.
+    if len(text.encode("utf-8", "surrogatepass")) > CODEX_ERROR_INFO_MAX_BYTES:
+        raise ValueError(
+            "codex_error_info is larger than the "
+            f"{CODEX_ERROR_INFO_MAX_BYTES} bytes of JSON a fact accepts"
+        )
+    return copy
+
+
 # The protocol's camelCase form: a unit variant is a string ("usageLimitExceeded"), a
 # variant with data an object ({"httpConnectionFailed": {"httpStatusCode": 502}}). It is
-# passed through to the wire unchanged, so it is checked to be JSON, and copied (into
-# dicts and lists) so that the caller's later changes do not reach the event.
-CodexErrorInfo: TypeAlias = Annotated[str | Mapping[str, Any], AfterValidator(_plain_json)]
+# passed through to the wire unchanged, so it is checked to be JSON no deeper or larger
+# than the limits above, and copied (into dicts and lists) so that the caller's later
+# changes do not reach the event.
+CodexErrorInfo: TypeAlias = Annotated[str | Mapping[str, Any], AfterValidator(_bounded_json)]
 
 SubmissionType: TypeAlias = Literal["default", "queued"]
 SandboxPolicy: TypeAlias = Literal[

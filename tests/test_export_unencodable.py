@@ -1,16 +1,25 @@
 """An event whose text cannot be written as UTF-8 (a lone surrogate, as a file name
-decoded with surrogateescape carries) is dropped alone: the rest of its batch goes out."""
+decoded with surrogateescape carries) is dropped alone: the rest of its batch goes out.
+And the deepest and the largest value a fact accepts is written by every sink."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._codex_backend import CodexBackendSink
+from codex_telemetry._export._console import ConsoleSink
 from codex_telemetry._export._file import FileSink
-from codex_telemetry.events import SkillInvocationEvent
+from codex_telemetry.events import AnalyticsEvent, SkillInvocationEvent
+from codex_telemetry.facts import CODEX_ERROR_INFO_MAX_BYTES, CODEX_ERROR_INFO_MAX_DEPTH, TurnError
 from tests.test_export_codex_backend import Backend
+from tests.test_reducer import full_turn, make_reducer, preamble, turn_completed
+from tests.test_reducer_edge_cases import nested_info
 
 
 def _skill(name: str) -> SkillInvocationEvent:
@@ -58,3 +67,67 @@ def test_the_codex_backend_sink_posts_the_rest_of_the_batch() -> None:
     assert [event["skill_name"] for event in json.loads(body)["events"]] == ["before", "after"]
     assert delivery.exported.value == 2
     assert delivery.dropped.snapshot() == {"encoding_error": 1}
+
+
+# --- the deepest and the largest codex_error_info a fact accepts -------------------------
+
+LIMIT_VALUES = {
+    "deepest": nested_info(CODEX_ERROR_INFO_MAX_DEPTH),
+    "deepest_in_lists": nested_info(CODEX_ERROR_INFO_MAX_DEPTH - 1, leaf=[None, 1.5, "x"]),
+    # {"x":"..."} is 8 bytes of JSON around the string.
+    "largest": {"x": "é" * ((CODEX_ERROR_INFO_MAX_BYTES - 8) // 2)},
+}
+
+
+def failed_turn(info: Any) -> AnalyticsEvent:
+    """The turn event of a turn that failed with ``info`` as its ``codex_error_info``."""
+    reducer = make_reducer()
+    preamble(reducer)
+    facts = [*full_turn()[:-1], turn_completed(status="failed", error=TurnError("boom", info))]
+    [event] = [event for fact in facts for event in reducer.ingest(fact)]
+    return event
+
+
+@pytest.mark.parametrize("info", LIMIT_VALUES.values(), ids=LIMIT_VALUES.keys())
+def test_the_file_sink_writes_the_limits_of_a_fact(info: Any, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    delivery = DeliveryCounters()
+    sink = FileSink(path, delivery, interval=60.0)
+    sink.export([failed_turn(info), _skill("after")], 1)
+    assert sink.force_flush(10.0) is True
+    sink.shutdown(1.0)
+    turn, skill = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    assert turn["event_params"]["turn_error"] == info
+    assert skill["skill_name"] == "after"
+    assert delivery.exported.value == 2
+
+
+@pytest.mark.parametrize("info", LIMIT_VALUES.values(), ids=LIMIT_VALUES.keys())
+def test_the_console_sink_writes_the_limits_of_a_fact(info: Any) -> None:
+    stream = io.StringIO()
+    delivery = DeliveryCounters()
+    sink = ConsoleSink(delivery, stream=stream, interval=60.0)
+    sink.export([failed_turn(info)], 1)
+    assert sink.force_flush(10.0) is True
+    sink.shutdown(1.0)
+    event_type, _, attributes = stream.getvalue().rstrip("\n").partition(" ")
+    assert event_type == "codex_turn_event"
+    assert json.loads(attributes)["turn_error"] == info
+    assert delivery.exported.value == 1
+
+
+@pytest.mark.parametrize("info", LIMIT_VALUES.values(), ids=LIMIT_VALUES.keys())
+def test_the_codex_backend_sink_posts_the_limits_of_a_fact(info: Any) -> None:
+    backend = Backend()
+    try:
+        delivery = DeliveryCounters()
+        sink = CodexBackendSink(backend.base_url, "token", delivery, interval=60.0)
+        sink.export([failed_turn(info)], 1)
+        assert sink.force_flush(10.0) is True
+        sink.shutdown(1.0)
+    finally:
+        backend.close()
+    [(_, _, body)] = backend.requests
+    [event] = json.loads(body)["events"]
+    assert event["event_params"]["turn_error"] == info
+    assert delivery.exported.value == 1

@@ -11,6 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from codex_telemetry.facts import (
+    CODEX_ERROR_INFO_MAX_BYTES,
+    CODEX_ERROR_INFO_MAX_DEPTH,
     HookRun,
     Request,
     TextInput,
@@ -122,6 +124,68 @@ def test_error_info_is_copied_when_the_fact_is_built() -> None:
 def test_error_info_that_is_not_json_fails_at_construction(info: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="codex_error_info"):
         TurnError("boom", info)
+
+
+def nested_info(depth: int, leaf: Any = 502) -> Any:
+    """``{"level": {"level": ... leaf}}``, ``depth`` objects deep."""
+    value = leaf
+    for _ in range(depth):
+        value = {"level": value}
+    return value
+
+
+def test_error_info_as_deep_as_the_limit_is_accepted() -> None:
+    info = nested_info(CODEX_ERROR_INFO_MAX_DEPTH)
+    assert TurnError("boom", info).codex_error_info == info
+    listed = nested_info(CODEX_ERROR_INFO_MAX_DEPTH - 1, leaf=[1, 2])
+    assert TurnError("boom", listed).codex_error_info == listed
+
+
+@pytest.mark.parametrize("depth", [CODEX_ERROR_INFO_MAX_DEPTH + 1, 1_000, 100_000])
+def test_error_info_nested_deeper_than_the_limit_is_refused_at_construction(depth: int) -> None:
+    # 1,000 levels raised RecursionError out of the constructor; about 600 crashed the
+    # file, console and backend sinks at export.
+    with pytest.raises(ValidationError) as caught:
+        TurnError("boom", nested_info(depth))
+    [error] = caught.value.errors(include_url=False)
+    assert error["loc"] == ("codex_error_info",)
+    assert error["msg"] == (
+        "Value error, codex_error_info is nested deeper than the 32 levels a fact accepts"
+    )
+
+
+def test_error_info_in_lists_counts_each_list_as_a_level() -> None:
+    with pytest.raises(ValidationError, match="deeper than the 32 levels"):
+        TurnError("boom", {"list": nested_info(CODEX_ERROR_INFO_MAX_DEPTH - 1, leaf=[[1]])})
+
+
+def test_error_info_as_large_as_the_limit_is_accepted() -> None:
+    # {"x":"..."} is 8 bytes of JSON around the string.
+    info = {"x": "é" * ((CODEX_ERROR_INFO_MAX_BYTES - 8) // 2)}
+    assert TurnError("boom", info).codex_error_info == info
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"x": "a" * CODEX_ERROR_INFO_MAX_BYTES},
+        {"x": "é" * (CODEX_ERROR_INFO_MAX_BYTES // 2)},
+        "a" * (CODEX_ERROR_INFO_MAX_BYTES + 1),
+        {"many": list(range(20_000))},
+    ],
+    ids=["ascii", "two_byte_characters", "string", "many_items"],
+)
+def test_error_info_larger_than_the_limit_is_refused_at_construction(info: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TurnError("boom", info)
+    [error] = caught.value.errors(include_url=False)
+    assert error["msg"] == (
+        "Value error, codex_error_info is larger than the 65536 bytes of JSON a fact accepts"
+    )
+
+
+def test_the_limits_are_the_documented_ones() -> None:
+    assert (CODEX_ERROR_INFO_MAX_DEPTH, CODEX_ERROR_INFO_MAX_BYTES) == (32, 65_536)
 
 
 # --- facts name the field that is wrong, however they are built ---------------------------
