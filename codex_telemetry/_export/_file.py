@@ -1,7 +1,16 @@
-"""The file sink: JSON Lines of wire-format events, appended to a private file."""
+"""The file sink: JSON Lines of wire-format events, appended to a private file.
+
+What is counted exported is on disk whole. A write that fails part-way (a full disk, a
+file size limit) counts the lines it wrote whole as exported and the rest as dropped,
+and takes the torn line back (or, when another writer appended since, starts the next
+write on a new line), so a line is never glued onto a partial one. A file rotated or
+deleted while the sink runs is noticed before the next batch (one ``stat`` per batch)
+and opened again at its path, so no event is counted written into a file that is gone.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -12,6 +21,8 @@ from pathlib import Path
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._batching import BatchingSink, InFlight
 from codex_telemetry._export._retry import StopSignal
+from codex_telemetry._export._transport import ENCODING_ERRORS
+from codex_telemetry._settings import file_kind
 from codex_telemetry.events import AnalyticsEvent
 
 __all__ = ["FileSink", "event_line"]
@@ -21,26 +32,55 @@ _logger = logging.getLogger(__name__)
 # Analytics can name repositories and models: only the owner may read the file.
 _FILE_MODE = 0o600
 
+# Non-blocking: opening a named pipe with no reader fails at once instead of waiting.
+_OPEN_FLAGS = (
+    os.O_WRONLY
+    | os.O_APPEND
+    | os.O_CREAT
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
 
 def event_line(event: AnalyticsEvent) -> str:
     """One JSON Lines line (without the newline): the event's exact wire object."""
     return json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
-def _utf8(text: str) -> bool:
+def _open(path: Path) -> tuple[int, tuple[int, int]]:
+    """Open ``path`` for appending: its descriptor and its identity (device, inode).
+
+    Refuses what writing could block on (a named pipe, a socket); a character device
+    such as ``/dev/null`` is fine.
+    """
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        descriptor = os.open(path, _OPEN_FLAGS, _FILE_MODE)
+    except OSError as error:
+        if error.errno == errno.ENXIO:  # a named pipe with no reader, opened non-blocking
+            raise OSError(
+                error.errno, f"{path} is a named pipe with no reader: give a regular file"
+            ) from None
+        raise
+    try:
+        status = os.fstat(descriptor)
+        kind = file_kind(status.st_mode)
+        if kind is not None and kind != "a character device":
+            raise OSError(f"{path} is {kind}, which could block the program: give a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(descriptor, True)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor, (status.st_dev, status.st_ino)
 
 
 class FileSink(BatchingSink):
     """Append each event's wire JSON as one line to ``path``.
 
     The file is created with mode 0600 (an existing file keeps its mode) and opened in
-    append mode, so several runs, or processes, add to it. Lines are written and flushed
-    per batch by a background thread.
+    append mode, so several runs, or processes, add to it. Lines are written per batch
+    by a background thread. A file rotated or deleted while running is opened again.
     """
 
     def __init__(
@@ -53,8 +93,11 @@ class FileSink(BatchingSink):
         interval: float = 1.0,
     ) -> None:
         self._path = path
-        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
-        self._file = os.fdopen(descriptor, "a", encoding="utf-8")
+        self._descriptor: int | None
+        self._descriptor, self._identity = _open(path)
+        # The last write left a partial line that could not be taken back: the next one
+        # starts with a newline, so that its first line is not glued onto it.
+        self._torn = False
         self._file_lock = threading.Lock()
         super().__init__(
             delivery,
@@ -67,42 +110,123 @@ class FileSink(BatchingSink):
     def _deliver_batch(
         self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
     ) -> None:
-        text = "".join(event_line(event) + "\n" for event in events)
-        written = len(events)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            # A lone surrogate (a file name decoded with surrogateescape) cannot be
-            # written: drop that event alone, not the batch.
-            kept = [line for line in (event_line(event) + "\n" for event in events) if _utf8(line)]
-            lost = len(events) - len(kept)
+        lines = []
+        lost = 0
+        first_error: Exception | None = None
+        for event in events:
+            try:
+                lines.append((event_line(event) + "\n").encode("utf-8"))
+            except ENCODING_ERRORS as error:
+                # A lone surrogate (a file name decoded with surrogateescape) cannot be
+                # written: drop that event alone, not the batch.
+                lost += 1
+                first_error = first_error or error
+        if lost:
             _logger.warning(
-                "codex_telemetry: %d events hold text that is not valid UTF-8; dropped", lost
+                "codex_telemetry: %d events could not be written as UTF-8 JSON (%s); dropped",
+                lost,
+                type(first_error).__name__,
             )
             in_flight.dropped(lost, "encoding_error")
-            text = "".join(kept)
-            written = len(kept)
-        try:
-            with self._file_lock:
-                if self._file.closed:
-                    in_flight.dropped(written, "shutdown")
-                    return
-                # One write per batch: with O_APPEND, lines of concurrent writers never mix.
-                self._file.write(text)
-                self._file.flush()
-        except OSError as error:
-            _logger.warning("codex_telemetry: writing events to %s failed: %s", self._path, error)
-            in_flight.dropped(written, "file_error")
+        if not lines:
             return
-        in_flight.exported(written)
+        with self._file_lock:
+            if self._descriptor is None:
+                in_flight.dropped(len(lines), "shutdown")
+                return
+            try:
+                self._follow_path()
+                whole = self._append(lines)
+            except OSError as error:
+                _logger.warning(
+                    "codex_telemetry: writing events to %s failed: %s", self._path, error
+                )
+                in_flight.dropped(len(lines), "file_error")
+                return
+        in_flight.exported(whole)
+        if whole < len(lines):
+            in_flight.dropped(len(lines) - whole, "file_error")
+
+    def _follow_path(self) -> None:
+        """Open the path again when the file there is no longer the one open (rotated or
+        deleted); raises OSError when it cannot be opened."""
+        assert self._descriptor is not None
+        try:
+            status = os.stat(self._path)
+        except FileNotFoundError:
+            pass
+        else:
+            if (status.st_dev, status.st_ino) == self._identity:
+                return
+        descriptor, identity = _open(self._path)
+        old, self._descriptor, self._identity = self._descriptor, descriptor, identity
+        self._torn = False
+        try:
+            os.close(old)
+        except OSError as error:
+            _logger.warning("codex_telemetry: closing the old %s failed: %s", self._path, error)
+
+    def _append(self, lines: list[bytes]) -> int:
+        """Write ``lines`` in one append; how many of them are on disk whole.
+
+        One ``write`` per batch: with ``O_APPEND``, lines of concurrent writers never mix.
+        A failure part-way is logged, and the torn line is taken back when no one
+        appended since (else the next write starts on a new line).
+        """
+        assert self._descriptor is not None
+        prefix = b"\n" if self._torn else b""
+        data = prefix + b"".join(lines)
+        view = memoryview(data)
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._descriptor, view[written:])
+        except OSError as error:
+            failure: OSError | None = error
+        else:
+            failure = None
+        if written >= len(prefix):
+            self._torn = False
+        whole = 0
+        end_of_whole = len(prefix) if written >= len(prefix) else 0
+        for line in lines:
+            if end_of_whole + len(line) > written:
+                break
+            end_of_whole += len(line)
+            whole += 1
+        if failure is None:
+            return whole
+        _logger.warning(
+            "codex_telemetry: writing events to %s failed after %d of %d bytes: %s",
+            self._path,
+            written,
+            len(data),
+            failure,
+        )
+        if written > end_of_whole:
+            self._take_back(written - end_of_whole)
+        return whole
+
+    def _take_back(self, torn: int) -> None:
+        """Remove the last ``torn`` bytes this sink wrote, if they are still the file's end."""
+        assert self._descriptor is not None
+        try:
+            end = os.lseek(self._descriptor, 0, os.SEEK_CUR)
+            if os.fstat(self._descriptor).st_size == end and end >= torn:
+                os.ftruncate(self._descriptor, end - torn)
+                return
+        except OSError:
+            pass
+        self._torn = True
 
     def shutdown(self, timeout: float) -> bool:
         """Write what was queued within ``timeout`` seconds, then close the file."""
         delivered = super().shutdown(timeout)
         with self._file_lock:
-            if not self._file.closed:
+            descriptor, self._descriptor = self._descriptor, None
+            if descriptor is not None:
                 try:
-                    self._file.close()
+                    os.close(descriptor)
                 except OSError as error:
                     _logger.warning("codex_telemetry: closing %s failed: %s", self._path, error)
         return delivered
