@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -87,3 +88,24 @@ def test_factory_builds_a_console_sink(
     sink.export([SKILL], 1)
     assert sink.shutdown(5.0) is True
     assert capsys.readouterr().err.startswith("skill_invocation {")
+
+
+def test_an_event_the_json_encoder_cannot_write_is_dropped_alone() -> None:
+    # Built directly (a fact refuses a value this deep): Python's JSON encoder runs out
+    # of stack. It must not cost the rest of the batch.
+    deep: object = 1
+    for _ in range(100_000):
+        deep = [deep]
+    unwritable = dataclasses.replace(SKILL, repo_url=deep)  # type: ignore[arg-type]
+    stream = io.StringIO()
+    delivery = DeliveryCounters()
+    sink = ConsoleSink(delivery, stream=stream, interval=60.0)
+    sink.export([SKILL, unwritable, PLUGIN], 1)
+    assert sink.force_flush(10.0) is False
+    sink.shutdown(1.0)
+    assert [line.split(" ")[0] for line in stream.getvalue().splitlines()] == [
+        "skill_invocation",
+        "codex_plugin_used",
+    ]
+    assert delivery.exported.value == 2
+    assert delivery.dropped.snapshot() == {"encoding_error": 1}

@@ -12,6 +12,7 @@ from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._batching import BatchingSink, InFlight
 from codex_telemetry._export._encoding import event_attributes
 from codex_telemetry._export._retry import StopSignal
+from codex_telemetry._export._transport import ENCODING_ERRORS
 from codex_telemetry.events import AnalyticsEvent
 
 __all__ = ["ConsoleSink", "format_event"]
@@ -50,13 +51,31 @@ class ConsoleSink(BatchingSink):
     def _deliver_batch(
         self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
     ) -> None:
+        lines = []
+        first_error: Exception | None = None
+        for event in events:
+            try:
+                lines.append(format_event(event) + "\n")
+            except ENCODING_ERRORS as error:
+                # A value Python's JSON encoder cannot write: dropped alone, not the batch.
+                first_error = first_error or error
+        if first_error is not None:
+            lost = len(events) - len(lines)
+            _logger.warning(
+                "codex_telemetry: %d events could not be written as JSON (%s); dropped",
+                lost,
+                type(first_error).__name__,
+            )
+            in_flight.dropped(lost, "encoding_error")
+        if not lines:
+            return
         # Looked up per batch so that a replaced sys.stderr (pytest's capture) is honoured.
         stream = self._stream if self._stream is not None else sys.stderr
         try:
-            stream.write("".join(format_event(event) + "\n" for event in events))
+            stream.write("".join(lines))
             stream.flush()
         except Exception as error:
             _logger.warning("codex_telemetry: writing events to the console failed: %s", error)
-            in_flight.dropped(len(events), "console_error")
+            in_flight.dropped(len(lines), "console_error")
             return
-        in_flight.exported(len(events))
+        in_flight.exported(len(lines))
