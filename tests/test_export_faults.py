@@ -414,10 +414,12 @@ def test_full_export_queue_drops_new_items_and_counts_them() -> None:
 
 def test_shutdown_abandons_a_batch_still_in_flight_exactly_once() -> None:
     release = threading.Event()
+    settled = threading.Event()
 
     def export_batch(items: Sequence[int], in_flight: InFlight, stop: StopSignal) -> None:
         release.wait()
         in_flight.exported(len(items))  # too late: already counted at shutdown
+        settled.set()
 
     delivery = DeliveryCounters()
     worker: BatchWorker[int] = BatchWorker(
@@ -428,7 +430,11 @@ def test_shutdown_abandons_a_batch_still_in_flight_exactly_once() -> None:
     assert worker.shutdown(0.2) is False
     assert time.monotonic() - started < 0.2 + EXIT_MARGIN
     release.set()
-    assert delivery.dropped.snapshot() == {"shutdown": 3}
+    assert settled.wait(10.0)
+    # The batch handed to the exporter may yet arrive: not counted lost. The item never
+    # handed over is.
+    assert delivery.dropped.snapshot() == {"shutdown": 1}
+    assert delivery.in_flight_at_exit.value == 2
     assert delivery.exported.value == 0
 
 

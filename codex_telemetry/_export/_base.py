@@ -14,10 +14,13 @@ __all__ = ["DeliveryCounters", "EventSink"]
 
 @dataclass(frozen=True, slots=True)
 class DeliveryCounters:
-    """What a sink reports back: events delivered, and events given up on by reason."""
+    """What a sink reports back: events delivered, events given up on by reason, and
+    events whose request was still unanswered at the shutdown deadline (they may have
+    arrived, so they are not counted dropped)."""
 
     exported: Counter = field(default_factory=Counter)
     dropped: ReasonCounter = field(default_factory=ReasonCounter)
+    in_flight_at_exit: Counter = field(default_factory=Counter)
 
 
 class EventSink(Protocol):

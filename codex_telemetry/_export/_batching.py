@@ -3,9 +3,9 @@
 Shared by the OTLP log record processor and, through :class:`BatchingSink`, the console,
 file and Codex backend sinks. ``put`` never blocks;
 a full queue drops the new item (counted ``export_queue_full``). ``flush`` and
-``shutdown`` wait at most their timeout; at the shutdown deadline every item not yet
-settled is counted dropped (``shutdown``) exactly once, even if a request is still in
-flight.
+``shutdown`` wait at most their timeout; at the shutdown deadline every queued item not
+yet handed to the exporter is counted dropped (``shutdown``) exactly once, and every item
+of a batch still in flight is counted ``in_flight_at_exit``: it may yet arrive.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._retry import StopSignal
+from codex_telemetry._export._retry import IN_FLIGHT_AT_EXIT, StopSignal
 from codex_telemetry.events import AnalyticsEvent
 
 __all__ = ["BatchWorker", "BatchingSink", "InFlight", "report_undelivered"]
@@ -66,10 +66,15 @@ class InFlight:
             self._on_settled(taken, False)
 
     def dropped(self, count: int, reason: str) -> None:
-        """``count`` items were given up on, for ``reason``."""
+        """``count`` items were given up on, for ``reason``; with
+        :data:`IN_FLIGHT_AT_EXIT`, their request was unanswered at the deadline: counted
+        apart, as they may have arrived."""
         taken = self._take(count)
         if taken:
-            self._counters.dropped.add(reason, taken)
+            if reason == IN_FLIGHT_AT_EXIT:
+                self._counters.in_flight_at_exit.add(taken)
+            else:
+                self._counters.dropped.add(reason, taken)
             self._on_settled(taken, True)
 
     def abandon(self, reason: str) -> None:
@@ -237,7 +242,8 @@ class BatchWorker(Generic[T]):
         if leftovers:
             self._counters.dropped.add("shutdown", leftovers)
         if in_flight is not None:
-            in_flight.abandon("shutdown")
+            # Handed to the exporter and not settled: it may have gone out, and arrive.
+            in_flight.abandon(IN_FLIGHT_AT_EXIT)
         with self._condition:
             self._shutdown_result = self._failed == 0 and self._settled == self._accepted
         report_undelivered(self._counters)
@@ -296,14 +302,31 @@ class BatchingSink:
 
 
 def report_undelivered(delivery: DeliveryCounters) -> None:
-    """Say once, at exit, how many events were not delivered and why."""
+    """Say once, at exit, how many events were not delivered and why, and how many were
+    still unanswered (so may have arrived)."""
     dropped = delivery.dropped.snapshot()
     total = sum(dropped.values())
-    if total:
-        reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items()))
+    unanswered = delivery.in_flight_at_exit.value
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items()))
+    if total and unanswered:
+        _logger.warning(
+            "codex_telemetry: %d analytics events were not delivered (%s), and %d were sent "
+            "but not answered before the shutdown deadline: they may have arrived; "
+            "your program is unaffected",
+            total,
+            reasons,
+            unanswered,
+        )
+    elif total:
         _logger.warning(
             "codex_telemetry: %d analytics events were not delivered (%s); "
             "your program is unaffected",
             total,
             reasons,
+        )
+    elif unanswered:
+        _logger.warning(
+            "codex_telemetry: %d analytics events were sent but not answered before the "
+            "shutdown deadline: they may have arrived; your program is unaffected",
+            unanswered,
         )

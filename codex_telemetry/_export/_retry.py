@@ -23,6 +23,7 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol, TypeVar
 
 __all__ = [
+    "IN_FLIGHT_AT_EXIT",
     "Attempt",
     "Outcome",
     "RetryPolicy",
@@ -33,6 +34,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+IN_FLIGHT_AT_EXIT = "in_flight_at_exit"
+"""The reason of items whose request was sent but not answered by the deadline. They may
+have arrived: a settlement counts them apart, never as dropped."""
 
 
 class Outcome(enum.Enum):
@@ -78,6 +84,12 @@ class Attempt:
     def fail(cls, reason: str) -> Attempt:
         """A permanent failure: do not try again."""
         return cls(Outcome.FAIL, reason)
+
+    @classmethod
+    def unanswered(cls) -> Attempt:
+        """The request went out but its answer had not come by the deadline: it may have
+        arrived, so it is neither retried nor counted dropped (:data:`IN_FLIGHT_AT_EXIT`)."""
+        return cls(Outcome.FAIL, IN_FLIGHT_AT_EXIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +185,8 @@ class Settlement(Protocol):
         ...
 
     def dropped(self, count: int, reason: str) -> None:
-        """``count`` items were given up on, for ``reason``."""
+        """``count`` items were given up on, for ``reason`` (:data:`IN_FLIGHT_AT_EXIT`:
+        their fate is unknown)."""
         ...
 
 
