@@ -203,6 +203,7 @@ class Telemetry(Gate):
             events_produced=worker.produced.value,
             events_exported=worker.delivery.exported.value,
             events_dropped=MappingProxyType(events_dropped),
+            events_in_flight_at_exit=worker.delivery.in_flight_at_exit.value,
             reducer_evicted=evicted,
             internal_errors=self._errors.count,
         )

@@ -99,13 +99,16 @@ def report_at_exit(
     what it cannot know: events it never finished taking, and facts the worker had not
     reduced yet when the time was up.
     """
-    stuck = stats.events_produced - stats.events_exported - stats.events_dropped_total
+    # Events whose request was unanswered at the deadline may have arrived: the sink
+    # said so, and they are not counted here as not delivered.
+    settled = stats.events_exported + stats.events_in_flight_at_exit
+    stuck = stats.events_produced - settled - stats.events_dropped_total
     unreduced = stats.facts_accepted - processed
     if stuck <= 0 and unreduced <= 0:
         return
     # A sink that did not finish its shutdown has not reported what it dropped either:
     # count every event not delivered, so that this one line is the total.
-    undelivered = stats.events_produced - stats.events_exported if stuck > 0 else 0
+    undelivered = stats.events_produced - settled if stuck > 0 else 0
     if undelivered <= 0:
         # The sink said what it lost, if anything: a second "not delivered" line (of 0
         # events) would only contradict it.

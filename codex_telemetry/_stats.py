@@ -90,7 +90,8 @@ class TelemetryStats:
 
     Every fact handed to ``track_fact`` ends in exactly one of ``facts_accepted``,
     ``facts_filtered``, ``facts_deduplicated`` or ``facts_dropped``; every event produced
-    ends in ``events_exported`` or ``events_dropped`` (or is still on its way).
+    ends in ``events_exported``, ``events_dropped`` or, when its request was unanswered at
+    the shutdown deadline, ``events_in_flight_at_exit`` (or is still on its way).
 
     The values are plain: the by-reason counts are ``dict`` copies made when the snapshot
     was taken, so ``dataclasses.asdict(stats)``, :meth:`to_dict`, ``json.dumps`` and
@@ -113,6 +114,9 @@ class TelemetryStats:
     """Events the sink delivered."""
     events_dropped: Mapping[str, int] = field(default_factory=_empty)
     """Events not delivered, by reason (``export_queue_full``, ``http_400``, ...)."""
+    events_in_flight_at_exit: int = 0
+    """Events whose request was sent but not answered by the shutdown deadline: they may
+    have arrived, so they are not counted dropped."""
     reducer_evicted: Mapping[str, int] = field(default_factory=_empty)
     """Reducer state evicted to keep memory bounded, by kind."""
     internal_errors: int = 0

@@ -64,12 +64,14 @@ class Received:
 
 @dataclass(frozen=True)
 class HttpReply:
-    """A scripted HTTP reply; ``hang`` accepts the request and never answers."""
+    """A scripted HTTP reply; ``hang`` accepts the request and never answers, ``delay``
+    answers (and records the request) after that many seconds."""
 
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     hang: bool = False
+    delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -338,6 +340,8 @@ class HttpReceiver(_Recorder):
                     receiver.stopping.wait()
                     self.close_connection = True
                     return
+                if reply.delay:
+                    receiver.stopping.wait(reply.delay)
                 if 200 <= reply.status < 300:
                     receiver.add(decoded)
                 self.send_response(reply.status)

@@ -49,6 +49,7 @@ def test_a_live_snapshot_is_plain_values() -> None:
         "events_produced": 1,
         "events_exported": 1,
         "events_dropped": {},
+        "events_in_flight_at_exit": 0,
         "reducer_evicted": {"connections": 0, "threads": 0, "pending_requests": 0, "turns": 0},
         "internal_errors": 0,
     }
@@ -84,6 +85,7 @@ def test_to_dict_is_json_and_a_copy() -> None:
         "events_produced": 0,
         "events_exported": 0,
         "events_dropped": {"http_401": 3},
+        "events_in_flight_at_exit": 0,
         "reducer_evicted": {"turns": 1},
         "internal_errors": 1,
     }

@@ -181,7 +181,7 @@ class GrpcTransport:
         call.add_done_callback(lambda _: stop.wake())
         if not stop.wait_for(call.done):
             call.cancel()
-            return Attempt.fail("shutdown")
+            return Attempt.unanswered()  # the collector may have taken it: not counted lost
         try:
             response = call.result()
         except grpc.FutureCancelledError:

@@ -100,7 +100,7 @@ class HttpTransport:
         helper = threading.Thread(target=post, name="codex-telemetry-http", daemon=True)
         helper.start()
         if not stop.wait_for(lambda: bool(outcome)):
-            return Attempt.fail("shutdown")
+            return Attempt.unanswered()  # it may still arrive: not counted lost
         return outcome[0]
 
     def _post(self, body: bytes, timeout: float) -> Attempt:
