@@ -4,6 +4,7 @@ And the deepest and the largest value a fact accepts is written by every sink.""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -131,3 +132,41 @@ def test_the_codex_backend_sink_posts_the_limits_of_a_fact(info: Any) -> None:
     [event] = json.loads(body)["events"]
     assert event["event_params"]["turn_error"] == info
     assert delivery.exported.value == 1
+
+
+def _too_deep_for_json() -> SkillInvocationEvent:
+    # Built directly (a fact refuses a value this deep): Python's JSON encoder runs out
+    # of stack on it.
+    deep: object = 1
+    for _ in range(100_000):
+        deep = [deep]
+    return dataclasses.replace(_skill("deep"), repo_url=deep)  # type: ignore[arg-type]
+
+
+def test_the_codex_backend_sink_drops_alone_an_event_too_deep_to_encode() -> None:
+    backend = Backend()
+    try:
+        delivery = DeliveryCounters()
+        sink = CodexBackendSink(backend.base_url, "token", delivery, interval=60.0)
+        sink.export([_skill("before"), _too_deep_for_json(), _skill("after")], 1)
+        assert sink.force_flush(10.0) is False
+        sink.shutdown(1.0)
+    finally:
+        backend.close()
+    [(_, _, body)] = backend.requests
+    assert [event["skill_name"] for event in json.loads(body)["events"]] == ["before", "after"]
+    assert delivery.exported.value == 2
+    assert delivery.dropped.snapshot() == {"encoding_error": 1}
+
+
+def test_the_file_sink_drops_alone_an_event_too_deep_to_encode(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    delivery = DeliveryCounters()
+    sink = FileSink(path, delivery, interval=60.0)
+    sink.export([_skill("before"), _too_deep_for_json(), _skill("after")], 1)
+    assert sink.force_flush(10.0) is False
+    sink.shutdown(1.0)
+    names = [json.loads(line)["skill_name"] for line in path.read_text("utf-8").splitlines()]
+    assert names == ["before", "after"]
+    assert delivery.exported.value == 2
+    assert delivery.dropped.snapshot() == {"encoding_error": 1}
