@@ -418,10 +418,10 @@ class FileSettings(BaseModel):
         except OSError:
             return value  # created, or reported, when the sink opens it
         kind = file_kind(mode)
-        if kind is not None and kind != "a character device":  # /dev/null, a terminal
-            raise _BadValueError(
-                str(value), f"is {kind}, which could block the program: give a regular file"
-            )
+        # A character device (/dev/null, a terminal) is fine, and so is a named pipe that
+        # has a reader: the sink opens it without waiting and refuses one without.
+        if kind is not None and kind not in ("a character device", "a named pipe"):
+            raise _BadValueError(str(value), f"is {kind}, not a file events can be appended to")
         return value
 
 

@@ -321,3 +321,21 @@ def test_opening_a_named_pipe_with_no_reader_fails_at_once(tmp_path: Path) -> No
     [error] = outcome
     assert isinstance(error, OSError)
     assert "named pipe" in str(error)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_with_a_reader_receives_the_lines(tmp_path: Path) -> None:
+    # /dev/stdout piped into another program: a named pipe, whose reader is there.
+    pipe = tmp_path / "events.jsonl"
+    os.mkfifo(pipe)
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        delivery = DeliveryCounters()
+        sink = FileSink(pipe, delivery, interval=60.0)
+        sink.export([SKILL], 1)
+        assert sink.force_flush(10.0) is True
+        sink.shutdown(1.0)
+        assert os.read(reader, 65_536).decode("utf-8") == SKILL_LINE
+    finally:
+        os.close(reader)
+    assert delivery.exported.value == 1

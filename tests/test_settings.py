@@ -982,7 +982,14 @@ def test_a_file_path_that_is_a_named_pipe_is_refused_not_waited_on(tmp_path: Pat
     assert child.returncode == 0, child.stderr
     assert child.stdout.strip() == str(
         (
-            f"file.path (CODEX_TELEMETRY_FILE__PATH): {str(pipe)!r} is a named pipe, "
-            "which could block the program: give a regular file",
+            f"file.path (CODEX_TELEMETRY_FILE__PATH): cannot open: [Errno 6] {pipe} is a "
+            "named pipe with no reader, which would block the program: give a regular file",
         )
+    )
+
+
+def test_a_file_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    assert _problems_of(exporter="file", file__path=str(tmp_path)) == (
+        f"file.path (CODEX_TELEMETRY_FILE__PATH): {str(tmp_path)!r} is a directory, "
+        "not a file events can be appended to",
     )

@@ -51,22 +51,25 @@ def event_line(event: AnalyticsEvent) -> str:
 def _open(path: Path) -> tuple[int, tuple[int, int]]:
     """Open ``path`` for appending: its descriptor and its identity (device, inode).
 
-    Refuses what writing could block on (a named pipe, a socket); a character device
-    such as ``/dev/null`` is fine.
+    Opened without waiting: a named pipe with no reader (which a blocking open would wait
+    on forever) is refused at once; one with a reader (``/dev/stdout`` piped into
+    another program) is fine, as is a character device such as ``/dev/null``.
     """
     try:
         descriptor = os.open(path, _OPEN_FLAGS, _FILE_MODE)
     except OSError as error:
         if error.errno == errno.ENXIO:  # a named pipe with no reader, opened non-blocking
             raise OSError(
-                error.errno, f"{path} is a named pipe with no reader: give a regular file"
+                error.errno,
+                f"{path} is a named pipe with no reader, which would block the program: "
+                "give a regular file",
             ) from None
         raise
     try:
         status = os.fstat(descriptor)
         kind = file_kind(status.st_mode)
-        if kind is not None and kind != "a character device":
-            raise OSError(f"{path} is {kind}, which could block the program: give a regular file")
+        if kind is not None and kind not in ("a character device", "a named pipe"):
+            raise OSError(f"{path} is {kind}, not a file events can be appended to")
         if hasattr(os, "set_blocking"):
             os.set_blocking(descriptor, True)
     except BaseException:
