@@ -80,10 +80,11 @@ class Telemetry(Gate):
         self._routes = routes(
             enabled=self._active, general_analytics=self._settings.general_analytics
         )
+        # Made from the settings: the notices may name its endpoint and settings.
+        self._own_sink = sink is None and sink_factory is None and logger_provider is None
         if sink_factory is None and sink is None:
             sink_factory = _setup.default_sink_factory(self._settings, logger_provider)
         self._sink_factory = sink_factory if sink is None else None
-        self._own_sink = sink is None and sink_factory is None
         # The routes to swap in after the first FILTER_NOTICE fact (see _notice_filtered).
         self._plain_routes: dict[type, int] | None = None
         self._reducer_factory = reducer_factory or _setup.default_reducer_factory(self._settings)

@@ -247,7 +247,7 @@ class Notices:
             self.say(
                 kind,
                 "codex_telemetry: %d events could not be delivered to %s (%s) after "
-                "retrying: is it running and reachable?" + _UNAFFECTED,
+                "retrying: check that it is running and reachable" + _UNAFFECTED,
                 count,
                 where,
                 reason,
@@ -262,12 +262,12 @@ class Notices:
             advice = "its logs say why"
         self.say(
             kind,
-            "codex_telemetry: %s refused events with %s: %s (%d events dropped; every "
-            "later request will likely be refused too)" + _UNAFFECTED,
+            "codex_telemetry: %s refused %d events with %s, and will likely refuse every "
+            "later request: %s" + _UNAFFECTED,
             where,
+            count,
             shown,
             advice,
-            count,
             level=logging.ERROR,
         )
 
