@@ -80,13 +80,16 @@ class Telemetry(Gate):
         self._routes = routes(
             enabled=self._active, general_analytics=self._settings.general_analytics
         )
+        # The routes to swap back in once nothing is due on a FILTER_NOTICE fact.
+        self._plain_routes: dict[type, int] | None = None
+        self._filtered_notice_due = False
+        if self._settings.debug:  # each filtered fact gets its debug line
+            self._routes = _with_filter_notice(self._routes)
         # Made from the settings: the notices may name its endpoint and settings.
         self._own_sink = sink is None and sink_factory is None and logger_provider is None
         if sink_factory is None and sink is None:
             sink_factory = _setup.default_sink_factory(self._settings, logger_provider)
         self._sink_factory = sink_factory if sink is None else None
-        # The routes to swap in after the first FILTER_NOTICE fact (see _notice_filtered).
-        self._plain_routes: dict[type, int] | None = None
         self._reducer_factory = reducer_factory or _setup.default_reducer_factory(self._settings)
         self._max_queue = self._settings.max_queue_size
         self._instrumented: list[str] = []
@@ -277,21 +280,27 @@ class Telemetry(Gate):
     def _notice_filtered(self) -> None:
         """Route flag-filtered facts through FILTER_NOTICE until the first one is told."""
         with self._lock:
-            if self._routes is AFTER_SHUTDOWN_ROUTES or self._plain_routes is not None:
+            if self._routes is AFTER_SHUTDOWN_ROUTES or self._filtered_notice_due:
                 return
-            self._plain_routes = self._routes
-            self._routes = {
-                cls: FILTER_NOTICE if route == FILTER else route
-                for cls, route in self._routes.items()
-            }
+            self._filtered_notice_due = True
+            if FILTER in self._routes.values():
+                self._plain_routes = self._routes
+                self._routes = _with_filter_notice(self._routes)
 
-    def _on_first_filtered(self) -> None:
+    def _on_filtered(self, fact: object) -> None:
+        if self._settings.debug:
+            from codex_telemetry._explain import log_filtered  # noqa: PLC0415 - debug only
+
+            log_filtered(fact)
+        if not self._filtered_notice_due:
+            return
         with self._lock:
-            plain = self._plain_routes
-            if plain is None or self._routes is AFTER_SHUTDOWN_ROUTES:
+            if not self._filtered_notice_due:
                 return
-            # Later filtered facts take the plain FILTER route: telling costs them nothing.
-            self._routes = plain
+            self._filtered_notice_due = False
+            if self._plain_routes is not None and self._routes is not AFTER_SHUTDOWN_ROUTES:
+                # Later filtered facts take the plain FILTER route: telling cost them nothing.
+                self._routes = self._plain_routes
             self._plain_routes = None
         self._notices.filtered_while_instrumented(list(self._instrumented))
 
@@ -303,6 +312,10 @@ class Telemetry(Gate):
                     _setup.uninstrument(name)
         finally:
             self._instrumented.clear()
+
+
+def _with_filter_notice(table: dict[type, int]) -> dict[type, int]:
+    return {cls: FILTER_NOTICE if route == FILTER else route for cls, route in table.items()}
 
 
 def _delivery_of(sink: EventSink | None) -> DeliveryCounters:

@@ -24,7 +24,7 @@ from codex_telemetry.facts import (
     TurnTokenUsage,
 )
 
-__all__ = ["DebugReducer", "describe_fact", "show_debug_lines", "turn_id_of"]
+__all__ = ["DebugReducer", "describe_fact", "log_filtered", "show_debug_lines", "turn_id_of"]
 
 _logger = logging.getLogger(__name__)
 _PACKAGE_LOGGER: Final = "codex_telemetry"
@@ -99,6 +99,15 @@ def describe_fact(fact: Any) -> str:
     if turn_id is not None and getattr(fact, "turn_id", None) is None:
         parts.append(f"turn_id={turn_id!r}")
     return f"{name}({' '.join(parts)})"
+
+
+def log_filtered(fact: object) -> None:
+    """The debug line of a fact filtered by the GeneralAnalytics flag, before the queue."""
+    _logger.debug(
+        "codex_telemetry: %s: filtered: general_analytics is off (thread, turn, steer, "
+        "sub-agent and compaction facts need it)",
+        describe_fact(fact),
+    )
 
 
 class DebugReducer(AnalyticsReducer):

@@ -93,8 +93,9 @@ APP_USED: Final = 4
 PLUGIN_USED: Final = 5
 SKILLS: Final = 6
 MENTIONS: Final = 7
-# Filtered, but the first one is told (an instrumentation is on without the flag): the
-# client then swaps in the plain FILTER routes, so later facts cost what FILTER costs.
+# Filtered, and told: the first one when an instrumentation is on without the flag (the
+# client then swaps the plain FILTER routes back in, so later facts cost what FILTER
+# costs), or each one in debug mode.
 FILTER_NOTICE: Final = 8
 
 DROP_REASONS: Final = (
@@ -286,7 +287,7 @@ class Gate:
                 return
         if route == FILTER_NOTICE:
             next(self._filtered)
-            self._on_first_filtered()
+            self._on_filtered(fact)
             return
         if route == AFTER_SHUTDOWN:
             self._dropped["after_shutdown"].increment()
@@ -351,5 +352,5 @@ class Gate:
     def _on_worker_start(self) -> None:
         """Called once, under the lock, when the worker has started."""
 
-    def _on_first_filtered(self) -> None:
+    def _on_filtered(self, fact: object) -> None:
         """Called for a fact of a ``FILTER_NOTICE`` route (counted already)."""

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from codex_telemetry._internal_errors import DEFAULT_INTERVAL
+from codex_telemetry._internal_errors import DEFAULT_INTERVAL, handle_internal_errors
 from codex_telemetry._stats import count_value
 
 if TYPE_CHECKING:
@@ -306,10 +306,9 @@ def collection_off_reason(
     from codex_telemetry._settings import setting_sources  # noqa: PLC0415 - rare path
 
     name = "enabled" if not settings.enabled else "exporter"
-    try:
+    source = None
+    with handle_internal_errors("collection_off", "finding why collection is off"):
         source = setting_sources(type(settings), **overrides)[name]
-    except Exception:  # a report, not a check: never fail init() over it
-        source = None
     if source is not None and source.kind == "opt_out" and source.variable is not None:
         return f"{source.variable}={os.environ.get(source.variable, '')} opts out"
     where = "unknown source"

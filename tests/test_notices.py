@@ -369,6 +369,23 @@ def test_debug_is_chosen_once_when_the_client_is_built(
     ]
 
 
+@pytest.mark.usefixtures("no_default_client")
+def test_debug_says_each_fact_the_flag_filtered(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="codex_telemetry"):
+        client = codex_telemetry.init(exporter="console", debug=True)
+        codex_telemetry.track_fact(initialize())
+        client.track_fact(thread_response())
+        stats = client.stats()
+    assert messages(caplog, logging.DEBUG) == [
+        "codex_telemetry: Initialize(connection_id=7): filtered: general_analytics is off "
+        "(thread, turn, steer, sub-agent and compaction facts need it)",
+        "codex_telemetry: Response(ThreadStartResponse connection_id=7 request_id=1): "
+        "filtered: general_analytics is off (thread, turn, steer, sub-agent and compaction "
+        "facts need it)",
+    ]
+    assert stats.facts_filtered == 2
+
+
 def test_without_debug_the_plain_reducer_runs() -> None:
     with capture_events() as capture:
         codex_telemetry.track_fact(initialize())
