@@ -428,6 +428,10 @@ class TelemetrySettings(BaseSettings):
     strict: bool | None = None
     """``CODEX_TELEMETRY_STRICT``: raise ``TypeError`` for a value that is not a fact
     instead of logging it. None (default): strict while pytest runs a test."""
+    debug: bool = False
+    """``CODEX_TELEMETRY_DEBUG``; default false. Log, for each fact, what the reducer did
+    with it or what its turn still waits for, at DEBUG on the ``codex_telemetry`` logger.
+    Chosen once when the client is built: off, it costs nothing."""
     otlp: OTLPSettings = OTLPSettings()
     """The OTLP exporter (``CODEX_TELEMETRY_OTLP__*``)."""
     file: FileSettings = FileSettings()

@@ -609,9 +609,10 @@ def test_exit_with_a_hung_collector_says_once_how_many_of_all_events_were_lost(
     # One line, and it counts the events the full export queue refused as well as the
     # batch the collector never answered: 300 events were produced, none delivered.
     assert len(lines) == 1, child.stderr
-    assert lines[0].startswith("codex_telemetry: 300 analytics events were not delivered ("), lines[
-        0
-    ]
+    # ... and says where they were going.
+    prefix = "codex_telemetry: 300 analytics events were not delivered to the collector at "
+    assert lines[0].startswith(prefix), lines[0]
+    assert "127.0.0.1:" in lines[0].removeprefix(prefix).split(" (")[0], lines[0]
 
 
 def test_flushing_a_host_provider_whose_collector_hangs_is_bounded() -> None:
