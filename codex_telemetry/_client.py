@@ -22,8 +22,8 @@ from queue import Empty, SimpleQueue
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, get_args
 
+from codex_telemetry._errors import ConfigurationError
 from codex_telemetry._export._base import DeliveryCounters, EventSink
-from codex_telemetry._settings import ConfigurationError, TelemetrySettings, load_settings
 from codex_telemetry._stats import Counter, TelemetryStats, count_value
 from codex_telemetry.facts import (
     AppMentioned,
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk._logs import LoggerProvider
 
     from codex_telemetry._reducer import AnalyticsReducer
+    from codex_telemetry._settings import TelemetrySettings
 
 __all__ = ["GENERAL_ANALYTICS_FACTS", "Telemetry", "init", "shutdown", "track_fact"]
 
@@ -176,6 +177,8 @@ class Telemetry:
         logger_provider: LoggerProvider | None = None,
         reducer_factory: Callable[[], AnalyticsReducer] | None = None,
     ) -> None:
+        from codex_telemetry._settings import load_settings  # noqa: PLC0415 - pydantic-settings
+
         self._settings = settings if settings is not None else load_settings()
         self._strict = self._settings.effective_strict()
         self._active = self._settings.enabled and (
@@ -743,6 +746,8 @@ def init(
     """
     global _default  # the module-level facade needs one client
     names = (instrument,) if isinstance(instrument, str) else tuple(instrument)
+    from codex_telemetry._settings import load_settings  # noqa: PLC0415 - pydantic-settings
+
     settings = load_settings(**overrides)
     _check_instrumentation_names(names)
     try:
