@@ -24,6 +24,11 @@ from typing import TYPE_CHECKING, Any, Final, get_args
 
 from codex_telemetry._errors import ConfigurationError
 from codex_telemetry._export._base import DeliveryCounters, EventSink
+
+# Imported with the client (by init()), not by the worker as it starts: a thread that
+# imports modules holds the GIL for long stretches, which the caller's first facts felt.
+from codex_telemetry._reducer import AnalyticsReducer, ReducerLimits
+from codex_telemetry._runtime import current_runtime
 from codex_telemetry._stats import Counter, TelemetryStats, count_value
 from codex_telemetry.facts import (
     AppMentioned,
@@ -45,7 +50,6 @@ from codex_telemetry.facts import (
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import LoggerProvider
 
-    from codex_telemetry._reducer import AnalyticsReducer
     from codex_telemetry._settings import TelemetrySettings
 
 __all__ = ["GENERAL_ANALYTICS_FACTS", "Telemetry", "init", "shutdown", "track_fact"]
@@ -667,9 +671,6 @@ def _default_sink_factory(
 
 def _default_reducer_factory(settings: TelemetrySettings) -> Callable[[], AnalyticsReducer]:
     def create() -> AnalyticsReducer:
-        from codex_telemetry._reducer import AnalyticsReducer, ReducerLimits  # noqa: PLC0415
-        from codex_telemetry._runtime import current_runtime  # noqa: PLC0415
-
         return AnalyticsReducer(
             originator=settings.originator,
             runtime=current_runtime(settings.runtime_version),
