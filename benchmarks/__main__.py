@@ -339,6 +339,15 @@ def first_fact_cpu_ms(startup: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def first_fact_gc_ms(startup: dict[str, Any]) -> dict[str, float]:
+    """Fact type -> median ms of garbage collection during its first fact."""
+    runs = startup["first_events"]["codex_telemetry"]
+    return {
+        kind: _median([r["first_fact_ms"][kind]["gc_ms"] for r in runs])
+        for kind in runs[0]["first_fact_ms"]
+    }
+
+
 def _first_event_ms(startup: dict[str, Any], side: str) -> float | None:
     runs = startup["first_events"].get(side)
     return _median([r["first_event_ms"] for r in runs]) if runs else None
@@ -377,8 +386,9 @@ def startup_rows(startup: dict[str, Any]) -> list[tuple[str, str, str, str, str,
         ),
         (
             f"first fact of a type, built + tracked, slowest of {len(first)} (ms)",
-            f"{first[slowest]:.1f} ({slowest}; its caller CPU "
-            f"{first_fact_cpu_ms(startup)[slowest]:.1f})",
+            f"{first[slowest]:.1f} ({slowest}; caller CPU "
+            f"{first_fact_cpu_ms(startup)[slowest]:.1f}, of which garbage collection "
+            f"{first_fact_gc_ms(startup)[slowest]:.1f})",
             _ms(plain_first, 2),
             "",
             "< 5",
@@ -419,6 +429,7 @@ def startup_notes(startup: dict[str, Any]) -> list[str]:
     facts = _whole(startup, "codex_telemetry", "import facts")
     first = first_fact_ms(startup)
     cpu = first_fact_cpu_ms(startup)
+    collected = first_fact_gc_ms(startup)
     probe = startup["first_events"]["codex_telemetry"][0]
     after_import = sorted(name for name, on in probe["loaded_after_import"].items() if on)
     after_init = sorted(name for name, on in probe["loaded_after_init"].items() if on)
@@ -432,9 +443,12 @@ def startup_notes(startup: dict[str, Any]) -> list[str]:
         "would otherwise import with the first model built; "
         + (f"not installed: {', '.join(missing)}." if missing else "every peer installed."),
         "first fact of each type after init(), built (nested values included) and tracked, "
-        "median ms, wall / CPU of the calling thread, in session order (the first starts "
-        "the worker): "
-        + ", ".join(f"{kind} {ms:.1f} / {cpu[kind]:.1f}" for kind, ms in first.items())
+        "median ms, wall / CPU of the calling thread / garbage collection meanwhile, in "
+        "session order (the first starts the worker): "
+        + ", ".join(
+            f"{kind} {ms:.1f} / {cpu[kind]:.1f} / {collected[kind]:.1f}"
+            for kind, ms in first.items()
+        )
         + ".",
         f"after 'import codex_telemetry' loaded: {after_import or 'none of them'}; "
         f"after init(): {after_init}.",
