@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from benchmarks import _workload as w
 
@@ -73,7 +73,7 @@ def closed_port_url() -> str:
 # --- the two pipelines --------------------------------------------------------------------
 
 
-def init_ours(url: str, compression: str, **settings: Any) -> Any:
+def init_ours(url: str, compression: Literal["gzip", "none"], **settings: Any) -> Any:
     import codex_telemetry  # noqa: PLC0415
 
     return codex_telemetry.init(

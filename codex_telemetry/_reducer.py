@@ -7,12 +7,13 @@ injected, so every output can be asserted exactly.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
+from codex_telemetry._bounded import BoundedTable, Now
+from codex_telemetry._internal_errors import handle_internal_errors
 from codex_telemetry._runtime import current_runtime
 from codex_telemetry._skills import (
     GitRepoLookup,
@@ -79,6 +80,7 @@ from codex_telemetry.facts import (
     TurnStartResponse,
     TurnSteerResponse,
     TurnTokenUsage,
+    UnknownValue,
     UserInput,
 )
 
@@ -141,7 +143,6 @@ class ReducerLimits:
 class _Connection:
     client: AppServerClient
     runtime: RuntimeMetadata
-    touched: float
 
 
 @dataclass(slots=True)
@@ -151,7 +152,6 @@ class _Thread:
     initialization_mode: InitializationMode
     subagent_source: str | None
     parent_thread_id: str | None
-    touched: float
 
 
 @dataclass(slots=True)
@@ -159,7 +159,6 @@ class _PendingTurnStart:
     connection_id: int
     thread_id: str
     num_input_images: int
-    touched: float
 
 
 @dataclass(slots=True)
@@ -169,7 +168,6 @@ class _PendingSteer:
     expected_turn_id: str
     num_input_images: int
     created_at: int
-    touched: float
 
 
 @dataclass(slots=True)
@@ -182,7 +180,6 @@ class _Completion:
 
 @dataclass(slots=True)
 class _Turn:
-    touched: float
     connection_id: int | None = None
     thread_id: str | None = None
     num_input_images: int | None = None
@@ -204,7 +201,7 @@ def _non_negative(value: int | None) -> int | None:
     return value if value is not None and value >= 0 else None
 
 
-def _image_count(items: tuple[UserInput, ...]) -> int:
+def _image_count(items: Sequence[UserInput]) -> int:
     return sum(isinstance(item, ImageInput | LocalImageInput) for item in items)
 
 
@@ -231,8 +228,22 @@ def _thread_lineage(
     return None, None, None
 
 
-def _none_as_null(value: str | None) -> str | None:
-    return None if value == "none" else value
+def _wire(value: str | UnknownValue) -> str:
+    """The wire string of an enum value; a value this release does not know as it came."""
+    return value.value if isinstance(value, UnknownValue) else value
+
+
+def _none_as_null(value: str | UnknownValue | None) -> str | None:
+    if value is None:
+        return None
+    name = _wire(value)
+    return None if name == "none" else name
+
+
+def _sandbox_policy_name(value: str | UnknownValue) -> str:
+    if isinstance(value, UnknownValue):
+        return value.value
+    return _SANDBOX_POLICY_NAMES[value]
 
 
 def _plugin_fields(plugin: PluginMetadata, originator: str) -> dict[str, Any]:
@@ -246,18 +257,6 @@ def _plugin_fields(plugin: PluginMetadata, originator: str) -> dict[str, Any]:
         "connector_ids": tuple(summary.app_connector_ids) if summary is not None else None,
         "product_client_id": originator,
     }
-
-
-def _acquire(refs: dict[Any, int], key: Any) -> None:
-    refs[key] = refs.get(key, 0) + 1
-
-
-def _release(refs: dict[Any, int], key: Any) -> None:
-    count = refs[key] - 1
-    if count:
-        refs[key] = count
-    else:
-        del refs[key]
 
 
 # --- the reducer ------------------------------------------------------------------------
@@ -289,8 +288,9 @@ class AnalyticsReducer:
       needed is the least recently touched one evicted anyway, and turns that needed it
       will not emit.
 
-    Memory therefore stays bounded whatever the input: four bounded maps, plus a
-    bounded record of recently emitted turn ids (at most ``max_turns``).
+    Memory therefore stays bounded whatever the input: four bounded tables (one
+    ``BoundedTable`` per kind, which carries this policy), plus a bounded record of
+    recently emitted turn ids (at most ``max_turns``).
     """
 
     def __init__(
@@ -309,38 +309,29 @@ class AnalyticsReducer:
         self._limits = limits if limits is not None else ReducerLimits()
         self._sweep_interval = self._limits.idle_seconds / _SWEEPS_PER_IDLE_PERIOD
 
-        self._connections: OrderedDict[int, _Connection] = OrderedDict()
-        self._threads: OrderedDict[str, _Thread] = OrderedDict()
-        self._pending: OrderedDict[_RequestKey, _Pending] = OrderedDict()
-        self._turns: OrderedDict[str, _Turn] = OrderedDict()
-        # How many pending requests and turn states name each connection and thread.
-        self._connection_refs: dict[int, int] = {}
-        self._thread_refs: dict[str, int] = {}
-        # Turn ids whose event was emitted (bounded, oldest first), and the turn states
-        # created for one of them afterwards: those can never emit.
-        self._emitted_turns: OrderedDict[str, None] = OrderedDict()
-        self._dead_end_turns: OrderedDict[str, None] = OrderedDict()
-        self._stores: dict[StateKind, OrderedDict[Any, Any]] = {
+        limits = self._limits
+        self._now = Now()
+        self._connections: BoundedTable[int, _Connection] = BoundedTable(
+            limits.max_connections, now=self._now
+        )
+        self._threads: BoundedTable[str, _Thread] = BoundedTable(limits.max_threads, now=self._now)
+        # A pending request and a turn state hold the connection and thread they name.
+        self._pending: BoundedTable[_RequestKey, _Pending] = BoundedTable(
+            limits.max_pending_requests, now=self._now, on_remove=self._release_pending
+        )
+        self._turns: BoundedTable[str, _Turn] = BoundedTable(
+            limits.max_turns, now=self._now, on_remove=self._release_turn
+        )
+        # Turn ids whose event was emitted, oldest first: a turn state created for one of
+        # them afterwards can never emit, and is a dead end.
+        self._emitted_turns: BoundedTable[str, bool] = BoundedTable(limits.max_turns)
+        self._tables: dict[StateKind, BoundedTable[Any, Any]] = {
             "connections": self._connections,
             "threads": self._threads,
             "pending_requests": self._pending,
             "turns": self._turns,
         }
-        limits = self._limits
-        self._capacities: dict[StateKind, int] = {
-            "connections": limits.max_connections,
-            "threads": limits.max_threads,
-            "pending_requests": limits.max_pending_requests,
-            "turns": limits.max_turns,
-        }
-        # Entries a live turn state or pending request still needs are protected.
-        self._protecting_refs: dict[StateKind, dict[Any, int]] = {
-            "connections": self._connection_refs,
-            "threads": self._thread_refs,
-        }
-        self._evictions: dict[str, int] = dict.fromkeys(self._stores, 0)
         self._subagent_clients: dict[tuple[str, str | None, str | None], AppServerClient] = {}
-        self._now = 0.0
         self._next_sweep: float | None = None
 
         self._handlers: dict[type, Callable[[Any], list[AnalyticsEvent]]] = {
@@ -368,22 +359,24 @@ class AnalyticsReducer:
         handler = self._handlers.get(type(fact))
         if handler is None:
             return []
-        self._now = now = self._clock()
+        self._now.value = now = self._clock()
         if self._next_sweep is None:
             self._next_sweep = now + self._sweep_interval
         elif now >= self._next_sweep:
-            self._evict_idle(now)
+            deadline = now - self._limits.idle_seconds
+            for kind in _SWEEP_ORDER:
+                self._tables[kind].evict_idle(deadline)
             self._next_sweep = now + self._sweep_interval
         return handler(fact)
 
     @property
     def evictions(self) -> Mapping[str, int]:
         """Entries evicted so far, by kind: connections, threads, pending_requests, turns."""
-        return MappingProxyType(self._evictions)
+        return MappingProxyType({kind: table.evictions for kind, table in self._tables.items()})
 
     def state_sizes(self) -> dict[str, int]:
         """Entries held now, by kind (the same keys as :attr:`evictions`)."""
-        return {kind: len(store) for kind, store in self._stores.items()}
+        return {kind: len(table) for kind, table in self._tables.items()}
 
     # --- protocol facts -----------------------------------------------------------------
 
@@ -399,13 +392,7 @@ class AnalyticsReducer:
             ),
         )
         runtime = fact.runtime if fact.runtime is not None else self._runtime
-        connection_id = fact.connection_id
-        if connection_id in self._connections:
-            self._connections[connection_id] = _Connection(client, runtime, self._now)
-            self._connections.move_to_end(connection_id)
-        else:
-            self._make_room("connections")
-            self._connections[connection_id] = _Connection(client, runtime, self._now)
+        self._connections.put(fact.connection_id, _Connection(client, runtime))
         return []
 
     def _on_request(self, fact: Request) -> list[AnalyticsEvent]:
@@ -413,7 +400,7 @@ class AnalyticsReducer:
         pending: _Pending
         if isinstance(request, TurnStartRequest):
             pending = _PendingTurnStart(
-                fact.connection_id, request.thread_id, _image_count(request.input), self._now
+                fact.connection_id, request.thread_id, _image_count(request.input)
             )
         else:
             pending = _PendingSteer(
@@ -421,17 +408,12 @@ class AnalyticsReducer:
                 request.thread_id,
                 request.expected_turn_id,
                 _image_count(request.input),
-                int(self._now),
-                self._now,
+                int(self._now.value),
             )
         key = (fact.connection_id, fact.request_id)
-        if self._pop_pending(key) is None:
-            self._make_room("pending_requests")
-        self._pending[key] = pending
-        _acquire(self._connection_refs, fact.connection_id)
-        _acquire(self._thread_refs, request.thread_id)
-        self._touch_connection(fact.connection_id)
-        self._touch_thread(request.thread_id)
+        self._pending.pop(key)  # a reused id replaces the request it named
+        self._pending.put(key, pending)
+        self._hold(fact.connection_id, request.thread_id)
         return []
 
     def _on_response(self, fact: Response) -> list[AnalyticsEvent]:
@@ -442,7 +424,7 @@ class AnalyticsReducer:
             return self._thread_initialized(fact.connection_id, response, "resumed")
         if isinstance(response, ThreadForkResponse):
             return self._thread_initialized(fact.connection_id, response, "forked")
-        pending = self._pop_pending((fact.connection_id, fact.request_id))
+        pending = self._pending.pop((fact.connection_id, fact.request_id))
         if isinstance(response, TurnStartResponse):
             if not isinstance(pending, _PendingTurnStart):
                 return []
@@ -454,14 +436,13 @@ class AnalyticsReducer:
             return self._try_emit_turn(turn_id, turn)
         if not isinstance(pending, _PendingSteer):
             return []
-        steered = self._turns.get(response.turn_id)
+        steered = self._turns.use(response.turn_id)
         if steered is not None:
             steered.steer_count += 1
-            self._touch_turn(response.turn_id, steered)
         return self._steer_event(fact.connection_id, pending, response, None)
 
     def _on_error_response(self, fact: ErrorResponse) -> list[AnalyticsEvent]:
-        pending = self._pop_pending((fact.connection_id, fact.request_id))
+        pending = self._pending.pop((fact.connection_id, fact.request_id))
         if not isinstance(pending, _PendingSteer):
             return []  # none, or a turn start: discarded
         return self._steer_event(fact.connection_id, pending, None, fact.rejection_reason)
@@ -476,7 +457,7 @@ class AnalyticsReducer:
         assert isinstance(notification, TurnCompletedNotification)
         completed = notification.turn
         turn.completion = _Completion(
-            status=None if completed.status == "in_progress" else completed.status,
+            status=None if completed.status == "in_progress" else _wire(completed.status),
             turn_error=completed.error.codex_error_info if completed.error is not None else None,
             completed_at=_non_negative(completed.completed_at) or 0,
             duration_ms=_non_negative(completed.duration_ms),
@@ -537,8 +518,8 @@ class AnalyticsReducer:
         connection = self._connections.get(thread.connection_id)
         if connection is None:
             return []
-        self._touch_thread(fact.thread_id)
-        self._touch_connection(thread.connection_id)
+        self._threads.use(fact.thread_id)
+        self._connections.use(thread.connection_id)
         return [
             CompactionEvent(
                 thread_id=fact.thread_id,
@@ -649,21 +630,13 @@ class AnalyticsReducer:
         response: ThreadStartResponse | ThreadResumeResponse | ThreadForkResponse,
         mode: InitializationMode,
     ) -> list[AnalyticsEvent]:
-        connection = self._connections.get(connection_id)
+        connection = self._connections.use(connection_id)
         if connection is None:
             return []
-        self._touch_connection(connection_id)
         thread = response.thread
         thread_source, subagent_source, parent_thread_id = _thread_lineage(thread.source)
-        state = _Thread(
-            connection_id, thread_source, mode, subagent_source, parent_thread_id, self._now
-        )
-        if thread.id in self._threads:
-            self._threads[thread.id] = state
-            self._threads.move_to_end(thread.id)
-        else:
-            self._make_room("threads")
-            self._threads[thread.id] = state
+        state = _Thread(connection_id, thread_source, mode, subagent_source, parent_thread_id)
+        self._threads.put(thread.id, state)
         return [
             ThreadInitializedEvent(
                 thread_id=thread.id,
@@ -690,8 +663,8 @@ class AnalyticsReducer:
         thread = self._threads.get(pending.thread_id)
         if connection is None or thread is None:
             return []
-        self._touch_connection(connection_id)
-        self._touch_thread(pending.thread_id)
+        self._connections.use(connection_id)
+        self._threads.use(pending.thread_id)
         return [
             TurnSteerEvent(
                 thread_id=pending.thread_id,
@@ -724,12 +697,10 @@ class AnalyticsReducer:
         thread = self._threads.get(thread_id)
         if connection is None or thread is None:
             return []
-        self._touch_connection(turn.connection_id)
-        self._touch_thread(thread_id)
-        self._drop_turn(turn_id)
-        self._emitted_turns[turn_id] = None
-        if len(self._emitted_turns) > self._limits.max_turns:
-            self._emitted_turns.popitem(last=False)
+        self._connections.use(turn.connection_id)
+        self._threads.use(thread_id)
+        self._turns.pop(turn_id)
+        self._emitted_turns.put(turn_id, True)
         usage = turn.token_usage
         return [
             TurnEvent(
@@ -745,12 +716,16 @@ class AnalyticsReducer:
                 parent_thread_id=thread.parent_thread_id,
                 model=config.model,
                 model_provider=config.model_provider,
-                sandbox_policy=_SANDBOX_POLICY_NAMES[config.sandbox_policy],
-                reasoning_effort=config.reasoning_effort,
+                sandbox_policy=_sandbox_policy_name(config.sandbox_policy),
+                reasoning_effort=(
+                    _wire(config.reasoning_effort) if config.reasoning_effort is not None else None
+                ),
                 reasoning_summary=_none_as_null(config.reasoning_summary),
-                service_tier=config.service_tier if config.service_tier is not None else "default",
-                approval_policy=config.approval_policy,
-                approvals_reviewer=config.approvals_reviewer,
+                service_tier=(
+                    _wire(config.service_tier) if config.service_tier is not None else "default"
+                ),
+                approval_policy=_wire(config.approval_policy),
+                approvals_reviewer=_wire(config.approvals_reviewer),
                 sandbox_network_access=config.sandbox_network_access,
                 collaboration_mode="plan" if config.collaboration_mode == "plan" else "default",
                 personality=_none_as_null(config.personality),
@@ -781,113 +756,49 @@ class AnalyticsReducer:
         ]
 
     def _lookup_repo(self, skill_path: str) -> RepoInfo | None:
-        try:
+        # An injected lookup that fails means "no repository".
+        with handle_internal_errors("repo_lookup", "looking up a skill's repository"):
             return self._repo_lookup(skill_path)
-        except Exception:  # an injected lookup that fails means "no repository"
-            return None
+        return None
 
-    # --- state bookkeeping --------------------------------------------------------------
+    # --- state -------------------------------------------------------------------------
 
     def _turn(self, turn_id: str) -> _Turn:
-        """The turn state of ``turn_id``, created if missing; touched either way."""
-        turn = self._turns.get(turn_id)
-        if turn is not None:
-            self._touch_turn(turn_id, turn)
-            return turn
-        self._make_room("turns")
-        turn = self._turns[turn_id] = _Turn(touched=self._now)
-        if turn_id in self._emitted_turns:
-            self._dead_end_turns[turn_id] = None
+        """The turn state of ``turn_id``, created if missing; used either way."""
+        turn = self._turns.use(turn_id)
+        if turn is None:
+            turn = _Turn()
+            self._turns.put(turn_id, turn)
+            if turn_id in self._emitted_turns:
+                self._turns.mark_dead_end(turn_id)
         return turn
-
-    def _touch_turn(self, turn_id: str, turn: _Turn) -> None:
-        turn.touched = self._now
-        self._turns.move_to_end(turn_id)
-
-    def _touch_connection(self, connection_id: int) -> None:
-        connection = self._connections.get(connection_id)
-        if connection is not None:
-            connection.touched = self._now
-            self._connections.move_to_end(connection_id)
-
-    def _touch_thread(self, thread_id: str) -> None:
-        thread = self._threads.get(thread_id)
-        if thread is not None:
-            thread.touched = self._now
-            self._threads.move_to_end(thread_id)
 
     def _set_turn_connection(self, turn: _Turn, connection_id: int) -> None:
         if turn.connection_id is not None:
-            _release(self._connection_refs, turn.connection_id)
+            self._connections.release(turn.connection_id)
         turn.connection_id = connection_id
-        _acquire(self._connection_refs, connection_id)
-        self._touch_connection(connection_id)
+        self._connections.hold(connection_id)
+        self._connections.use(connection_id)
 
     def _set_turn_thread(self, turn: _Turn, thread_id: str) -> None:
         if turn.thread_id is not None:
-            _release(self._thread_refs, turn.thread_id)
+            self._threads.release(turn.thread_id)
         turn.thread_id = thread_id
-        _acquire(self._thread_refs, thread_id)
-        self._touch_thread(thread_id)
+        self._threads.hold(thread_id)
+        self._threads.use(thread_id)
 
-    def _pop_pending(self, key: _RequestKey) -> _Pending | None:
-        pending = self._pending.pop(key, None)
-        if pending is not None:
-            _release(self._connection_refs, pending.connection_id)
-            _release(self._thread_refs, pending.thread_id)
-        return pending
+    def _hold(self, connection_id: int, thread_id: str) -> None:
+        self._connections.hold(connection_id)
+        self._threads.hold(thread_id)
+        self._connections.use(connection_id)
+        self._threads.use(thread_id)
 
-    def _drop_turn(self, turn_id: str) -> None:
-        turn = self._turns.pop(turn_id)
-        self._dead_end_turns.pop(turn_id, None)
+    def _release_pending(self, pending: _Pending) -> None:
+        self._connections.release(pending.connection_id)
+        self._threads.release(pending.thread_id)
+
+    def _release_turn(self, turn: _Turn) -> None:
         if turn.connection_id is not None:
-            _release(self._connection_refs, turn.connection_id)
+            self._connections.release(turn.connection_id)
         if turn.thread_id is not None:
-            _release(self._thread_refs, turn.thread_id)
-
-    def _evict(self, kind: StateKind, key: Any) -> None:
-        if kind == "turns":
-            self._drop_turn(key)
-        elif kind == "pending_requests":
-            self._pop_pending(key)
-        elif kind == "threads":
-            del self._threads[key]
-        else:
-            del self._connections[key]
-        self._evictions[kind] += 1
-
-    def _make_room(self, kind: StateKind) -> None:
-        """Evict one entry of ``kind`` if it is full, by the policy of the class docstring."""
-        store = self._stores[kind]
-        if len(store) < self._capacities[kind]:
-            return
-        if kind == "turns" and self._dead_end_turns:
-            self._evict(kind, next(iter(self._dead_end_turns)))
-            return
-        refs = self._protecting_refs.get(kind)
-        if refs is not None:
-            # Needed entries count as touched: move them behind the others.
-            for _ in range(len(store)):
-                key, entry = next(iter(store.items()))
-                if key not in refs:
-                    self._evict(kind, key)
-                    return
-                entry.touched = self._now
-                store.move_to_end(key)
-        self._evict(kind, next(iter(store)))
-
-    def _evict_idle(self, now: float) -> None:
-        """Evict every entry untouched for ``idle_seconds`` that nothing needs."""
-        deadline = now - self._limits.idle_seconds
-        for kind in _SWEEP_ORDER:
-            store = self._stores[kind]
-            refs = self._protecting_refs.get(kind)
-            while store:
-                key, entry = next(iter(store.items()))
-                if entry.touched > deadline:
-                    break
-                if refs is not None and key in refs:
-                    entry.touched = now
-                    store.move_to_end(key)
-                    continue
-                self._evict(kind, key)
+            self._threads.release(turn.thread_id)

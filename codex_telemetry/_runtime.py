@@ -15,6 +15,7 @@ import re
 import sys
 from pathlib import Path
 
+from codex_telemetry._internal_errors import handle_internal_errors
 from codex_telemetry.facts import RuntimeMetadata
 
 __all__ = [
@@ -114,17 +115,17 @@ def current_runtime(codex_rs_version: str) -> RuntimeMetadata:
 
     Computed once per version string: the same object is returned on every call, so that
     events built from it share it. Nothing here raises; an OS version that cannot be read
-    is ``"Unknown"``.
+    is ``"Unknown"`` (a probe that raises is reported as an internal error).
 
     Differences from ``os_info``: on Linux the version comes from ``VERSION_ID`` of
     ``/etc/os-release`` (``/usr/lib/os-release`` as a fall-back) whatever the distribution,
     without running ``lsb_release``; on other Unix systems it is ``platform.release()``.
     """
     os_name = rust_os_name(platform.system())
-    try:
+    raw_version = None
+    # A broken platform probe must not stop telemetry.
+    with handle_internal_errors("runtime_probe", "reading the OS version (reported as Unknown)"):
         raw_version = _raw_os_version(os_name)
-    except Exception:  # a broken platform probe must not stop telemetry
-        raw_version = None
     return RuntimeMetadata(
         codex_rs_version=codex_rs_version,
         runtime_os=os_name,

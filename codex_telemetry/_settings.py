@@ -12,13 +12,18 @@ and its variable, and never contains a secret.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import functools
+import json
+import logging
 import os
 import re
 import threading
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -34,6 +39,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
@@ -48,9 +54,14 @@ __all__ = [
     "FileSettings",
     "OTLPSettings",
     "ReducerSettings",
+    "SettingSource",
     "TelemetrySettings",
+    "check_logger_provider",
     "load_settings",
+    "setting_sources",
 ]
+
+_logger = logging.getLogger(__name__)
 
 _PREFIX = "CODEX_TELEMETRY_"
 _HTTP_DEFAULT_ENDPOINT = "http://localhost:4318/v1/logs"
@@ -98,24 +109,111 @@ def _is_true(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in _TRUE_WORDS
 
 
+class _BadValueError(ValueError):
+    """A validator's complaint about a value: ``problem`` says what is wrong with it.
+
+    Its message shows the value as the validator saw it; :class:`ConfigurationError`
+    shows the value as it was given instead (before ``/v1/logs`` or a unit conversion).
+    """
+
+    def __init__(self, value: object, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"{_shown(value)} {problem}")
+
+
 def _readable_file(path: Path | None) -> Path | None:
-    if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
-        raise ValueError(f"{str(path)!r} is not a readable file")
+    if path is None:
+        return None
+    try:
+        readable = path.is_file() and os.access(path, os.R_OK)
+    except OSError as error:  # a name too long for the file system, ...
+        raise _BadValueError(str(path), f"is not a readable file: {error.strerror}") from None
+    if not readable:
+        raise _BadValueError(str(path), "is not a readable file")
     return path
 
 
+# RFC 7230 section 3.2.6: a header name is a token.
+_TOKEN_CHARACTERS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+# gRPC metadata (PROTOCOL-HTTP2.md): lower-case names of these characters, and values of
+# printable ASCII; a "-bin" name carries bytes, which a text setting cannot give.
+_GRPC_NAME_CHARACTERS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-_.")
+
+
+def _character(character: str) -> str:
+    return f"U+{ord(character):04X}"
+
+
+def _unquote(text: str, position: int, part: str) -> str:
+    try:
+        return urllib.parse.unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        raise ValueError(f"entry {position}: the {part} is not UTF-8 once URL-decoded") from None
+
+
 def _parse_headers(raw: str) -> dict[str, str]:
-    """Parse the OTel ``k=v,k2=v2`` form (URL-encoded); the message never holds a value."""
+    """Parse the OTel ``k=v,k2=v2`` form (URL-encoded); the message never holds a value.
+
+    Names must be RFC 7230 tokens and values free of control characters; a name that is
+    not a token is not shown either, as it may be a misplaced secret.
+    """
     headers: dict[str, str] = {}
     for position, entry in enumerate(raw.split(","), start=1):
         if not entry.strip():
             continue
         name, separator, value = entry.partition("=")
-        name = urllib.parse.unquote(name).strip()
+        name = _unquote(name, position, "name").strip()
         if not separator or not name:
             raise ValueError(f"malformed header list: entry {position} is not 'name=value'")
-        headers[name.lower()] = urllib.parse.unquote(value).strip()
+        for character in name:
+            if character not in _TOKEN_CHARACTERS:
+                raise ValueError(
+                    f"entry {position}: the name (not shown) is not an RFC 7230 token: "
+                    f"it contains {_character(character)}"
+                )
+        value = _unquote(value, position, "value").strip()
+        for character in value:
+            if (character < " " and character != "\t") or character == "\x7f":
+                raise ValueError(
+                    f"header {name.lower()!r}: the value (not shown) contains the control "
+                    f"character {_character(character)}"
+                )
+            if character > "\xff":
+                raise ValueError(
+                    f"header {name.lower()!r}: the value (not shown) contains "
+                    f"{_character(character)}, outside the ISO-8859-1 an HTTP header can carry"
+                )
+        headers[name.lower()] = value
     return headers
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` masked, for messages."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme_end = head.find("://")
+    return (head[: scheme_end + 3] if scheme_end >= 0 else "") + "***@" + tail
+
+
+def _check_grpc_headers(headers: Mapping[str, str]) -> None:
+    for name, value in headers.items():
+        for character in name:
+            if character not in _GRPC_NAME_CHARACTERS:
+                raise ValueError(
+                    f"header {name!r}: gRPC metadata names allow only a-z, 0-9, '-', '_' "
+                    f"and '.', not {_character(character)}"
+                )
+        if name.endswith("-bin"):
+            raise ValueError(f"header {name!r}: a gRPC '-bin' header carries bytes, not text")
+        for character in value:
+            if not " " <= character <= "~":
+                raise ValueError(
+                    f"header {name!r}: the value (not shown) contains {_character(character)}; "
+                    "gRPC metadata values are printable ASCII"
+                )
 
 
 class OTLPSettings(BaseModel):
@@ -154,7 +252,7 @@ class OTLPSettings(BaseModel):
 
     @field_validator("headers", mode="before")
     @classmethod
-    def _check_headers(cls, value: Any) -> Any:
+    def _check_headers(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, Mapping):
             value = ",".join(
                 f"{urllib.parse.quote(str(k), safe='')}={urllib.parse.quote(str(v), safe='')}"
@@ -162,7 +260,9 @@ class OTLPSettings(BaseModel):
             )
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
         if isinstance(raw, str):
-            _parse_headers(raw)
+            headers = _parse_headers(raw)
+            if info.data.get("protocol") == "grpc":
+                _check_grpc_headers(headers)
         return value
 
     @field_validator("endpoint")
@@ -173,10 +273,20 @@ class OTLPSettings(BaseModel):
         protocol = info.data.get("protocol", "http/protobuf")
         if value and protocol != "grpc":
             parsed = urllib.parse.urlsplit(value)
-            if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise ValueError(
-                    f"{value!r} is not an http:// or https:// URL, as {protocol} needs"
+            if parsed.scheme.lower() not in ("http", "https"):
+                raise _BadValueError(
+                    value, f"is not an http:// or https:// URL, as {protocol} needs"
                 )
+            if not parsed.hostname:
+                raise _BadValueError(
+                    value, f"has no host: {protocol} needs a URL like http://localhost:4318/v1/logs"
+                )
+            try:
+                parsed.port  # noqa: B018 - parsing the port is the check
+            except ValueError:
+                raise _BadValueError(
+                    value, "has a port that is not a number from 0 to 65535"
+                ) from None
         return value
 
     @field_validator("certificate", "client_key", "client_certificate")
@@ -383,7 +493,8 @@ class _OwnVariablesOnly(PydanticBaseSettingsSource):
 
     With ``extra="forbid"``, pydantic-settings hands every variable of the file to the
     model, so ``DATABASE_URL=...`` next to ours failed as an unknown setting. A
-    ``CODEX_TELEMETRY_*`` variable that names no setting is kept, and still reported.
+    ``CODEX_TELEMETRY_*`` variable that names no setting is reported by ``load_settings``,
+    as one in the environment is, naming the file.
     """
 
     def __init__(self, dotenv: PydanticBaseSettingsSource) -> None:
@@ -396,12 +507,7 @@ class _OwnVariablesOnly(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         fields = self.settings_cls.model_fields
-        prefix = _PREFIX.lower()
-        return {
-            name: value
-            for name, value in self._dotenv().items()
-            if name in fields or name.lower().startswith(prefix)
-        }
+        return {name: value for name, value in self._dotenv().items() if name in fields}
 
 
 def _service_name_in_resource_attributes() -> str | None:
@@ -454,35 +560,201 @@ def _nest(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def _source_of(path: tuple[str, ...], arguments: Mapping[str, Any]) -> str:
-    """The variable a bad value most likely came from, for the error message."""
-    codex_variable = _variable(path)
-    given: Any = arguments
+# --- where a value came from, and what to say about it --------------------------------
+
+
+_LONGEST_SHOWN = 120
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut short when it is too long to read in one line."""
+    shown = repr(value)
+    if len(shown) <= _LONGEST_SHOWN:
+        return shown
+    length = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return f"{shown[: _LONGEST_SHOWN - 5]}...{shown[-1]}{length}"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Origin:
+    """Where a setting's value came from: an argument, or a variable and where it was set."""
+
+    where: str
+    """``argument``, ``environment`` or ``.env file <path>``."""
+    variable: str | None
+    """The variable that held the value, as it is named there; None for an argument."""
+    given: Any
+    """The value as it was given, before any conversion."""
+
+
+def _lookup(data: Any, path: Sequence[str]) -> Any:
     for part in path:
-        given = given.get(part) if isinstance(given, Mapping) else None
-    if given is not None or os.environ.get(codex_variable):
-        return codex_variable
-    for depth in range(1, len(path)):
-        if _variable(path[:depth]) in os.environ:  # a whole group given as JSON
-            return _variable(path[:depth])
-    for name in _OTEL_FALLBACKS.get(path, ()):
-        if os.environ.get(name):
-            return name
-    return codex_variable
+        data = data.get(part) if isinstance(data, Mapping) else None
+    return data
+
+
+class _Sources:
+    """The sources of the settings, read again to explain a problem or a conflict.
+
+    Each is consulted in the order of precedence, so the origin found for a setting is
+    the one whose value the settings hold.
+    """
+
+    def __init__(self, settings_cls: type[TelemetrySettings], arguments: Mapping[str, Any]):
+        self.settings_cls = settings_cls
+        self.arguments = arguments
+        self.read_environment = settings_cls._read_environment
+        self.environment: dict[str, tuple[str, str]] = {}
+        self.dotenv: dict[str, tuple[str, str]] = {}
+        self.dotenv_where = ".env file"
+        if not self.read_environment:
+            return
+        # Empty variables count as unset, as they do for the settings themselves.
+        self.environment = {
+            name.upper(): (name, value) for name, value in os.environ.items() if value
+        }
+        env_file = settings_cls.model_config.get("env_file")
+        if not isinstance(env_file, str | os.PathLike):
+            return
+        self.dotenv_where = f".env file {Path(env_file).absolute()}"
+        try:
+            # Checked first: building the source costs more than the whole check without it.
+            variables = (
+                DotEnvSettingsSource(settings_cls).env_vars if os.path.exists(env_file) else {}
+            )
+        except (OSError, UnicodeDecodeError):  # reported by load_settings itself
+            variables = {}
+        self.dotenv = {
+            name.upper(): (name.upper(), value) for name, value in variables.items() if value
+        }
+
+    def origin(self, path: tuple[str, ...]) -> _Origin | None:
+        """Where the value of the setting at ``path`` came from; None for its default."""
+        given = _lookup(self.arguments, path)
+        if given is not None:
+            return _Origin("argument", None, given)
+        if not self.read_environment:
+            return None
+        for where, variables in (
+            ("environment", self.environment),
+            (self.dotenv_where, self.dotenv),
+        ):
+            found = _origin_in(variables, path, where)
+            if found is not None:
+                return found
+        for name in _otel_variables(path):
+            if os.environ.get(name):
+                return _Origin("environment", name, os.environ[name])
+        return None
+
+    def unknown_variables(self) -> list[str]:
+        """A problem for each ``CODEX_TELEMETRY_*`` variable that names no setting."""
+        if not self.read_environment:
+            return []
+        known = _known_variables(self.settings_cls)
+        problems = []
+        for where, variables in (
+            ("environment", self.environment),
+            (self.dotenv_where, self.dotenv),
+        ):
+            for upper, (name, _) in variables.items():
+                if upper.startswith(_PREFIX) and upper not in known:
+                    problem = f"{name} ({where}): unknown setting"
+                    # Compared without the prefix, which every candidate shares.
+                    close = difflib.get_close_matches(
+                        upper.removeprefix(_PREFIX),
+                        sorted(known_name.removeprefix(_PREFIX) for known_name in known),
+                        n=1,
+                    )
+                    if close:
+                        problem += f"; did you mean {_PREFIX}{close[0]}?"
+                    problems.append(problem)
+        return problems
+
+
+def _origin_in(
+    variables: Mapping[str, tuple[str, str]], path: tuple[str, ...], where: str
+) -> _Origin | None:
+    exact = variables.get(_variable(path))
+    if exact is not None:
+        return _Origin(where, *exact)
+    for depth in range(len(path) - 1, 0, -1):  # a group given as one JSON object
+        group = variables.get(_variable(path[:depth]))
+        if group is None:
+            continue
+        name, raw = group
+        try:
+            given = _lookup(json.loads(raw), path[depth:])
+        except ValueError:
+            return _Origin(where, name, raw)
+        if given is not None:
+            return _Origin(where, name, given)
+    return None
+
+
+def _otel_variables(path: tuple[str, ...]) -> tuple[str, ...]:
+    """The standard variables read for ``path``, in the order ``_apply_fallbacks`` reads them."""
+    if path == ("service_name",):
+        return (*_OTEL_FALLBACKS[path], "OTEL_RESOURCE_ATTRIBUTES")
+    return _OTEL_FALLBACKS.get(path, ())
+
+
+@functools.cache
+def _known_variables(settings_cls: type[TelemetrySettings]) -> frozenset[str]:
+    names = set()
+    for name, info in settings_cls.model_fields.items():
+        names.add(_variable((name,)))
+        group = info.annotation
+        if isinstance(group, type) and issubclass(group, BaseModel):
+            names.update(_variable((name, field)) for field in group.model_fields)
+    return frozenset(names)
+
+
+def _label(path: tuple[str, ...], origin: _Origin | None) -> str:
+    """``setting (VARIABLE)``, naming the variable the value came from."""
+    name = ".".join(path) or "settings"
+    if origin is None or origin.variable is None:
+        return f"{name} ({_variable(path)})"
+    if origin.where == "environment":
+        return f"{name} ({origin.variable})"
+    return f"{name} ({origin.variable} in {origin.where})"
 
 
 _QUOTED = re.compile(r"'([^']*)'")
 
 
-def _describe(error: Mapping[str, Any], path: tuple[str, ...]) -> str:
+# pydantic error types whose message never quotes the input.
+_UNQUOTING_KINDS = frozenset({"model_type", "dict_type", "string_type"})
+
+
+def _holds_secret(path: tuple[str, ...]) -> bool:
+    """A secret setting, or a group given whole that contains one (or is inside one)."""
+    return any(
+        secret[: len(path)] == path or path[: len(secret)] == secret for secret in _SECRET_PATHS
+    )
+
+
+def _describe(error: Mapping[str, Any], path: tuple[str, ...], origin: _Origin | None) -> str:
     kind = error["type"]
     if kind == "missing":
         return "required"
     message = str(error["msg"]).removeprefix("Value error, ")
-    if path in _SECRET_PATHS:
-        # pydantic's own messages quote inputs; ours (headers) never do.
-        return message if kind == "value_error" else "invalid value (not shown: secret)"
-    shown = repr(error.get("input"))
+    if _holds_secret(path):
+        # Only our own messages (headers) and pydantic's type messages never quote an
+        # input; any other may, and the input may be a secret.
+        if kind == "value_error":
+            return message
+        if kind in _UNQUOTING_KINDS:
+            return f"{message[:1].lower()}{message[1:]} (value not shown: secret)"
+        return "invalid value (not shown: secret)"
+    given = origin.given if origin is not None else error.get("input")
+    # A URL can carry a credential in its user-info: never shown.
+    if isinstance(given, str) and ("://" in given or path[-1].endswith(("endpoint", "url"))):
+        given = _without_userinfo(given)
+    shown = _shown(given)
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, _BadValueError):
+        return f"{shown} {cause.problem}"
     if kind == "literal_error":
         choices = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
         return f"{shown} is not one of {', '.join(choices)}"
@@ -491,28 +763,32 @@ def _describe(error: Mapping[str, Any], path: tuple[str, ...]) -> str:
     return f"{shown} is invalid: {message[:1].lower()}{message[1:]}"
 
 
-def _problems(error: ValidationError, arguments: Mapping[str, Any]) -> list[str]:
+def _problems(error: ValidationError, sources: _Sources) -> list[str]:
     problems = []
     for item in error.errors(include_url=False):
         path = tuple(str(part) for part in item["loc"] if isinstance(part, str))
-        # A nested group given as one JSON string reports the group, not the field.
-        name = ".".join(path) or "settings"
+        origin = sources.origin(path)
         if item["type"] == "extra_forbidden":
-            problems.append(f"{name}: unknown setting")
+            if origin is None or origin.where == "argument":
+                problems.append(f"{'.'.join(path)}: unknown setting")
+            elif (origin.variable or "").upper() != _variable(path):
+                # Inside a group's JSON object; a variable of its own is reported apart.
+                problems.append(f"{_label(path, origin)}: unknown setting")
             continue
-        problems.append(f"{name} ({_source_of(path, arguments)}): {_describe(item, path)}")
+        problems.append(f"{_label(path, origin)}: {_describe(item, path, origin)}")
     return problems
 
 
 _UNPARSABLE_FIELD = re.compile(r'field "([^"]+)"')
 
 
-def _unparsable(error: SettingsError) -> str:
+def _unparsable(error: SettingsError, sources: _Sources) -> str:
     found = _UNPARSABLE_FIELD.search(str(error))
     if found is None:
-        return f"settings: {error}"
-    field = found.group(1)
-    return f"{field} ({_variable((field,))}): not a valid JSON object"
+        # Not shown: the message may quote the value, and the value may be a secret.
+        return "settings: a variable cannot be parsed"
+    path = (found.group(1),)
+    return f"{_label(path, sources.origin(path))}: not a valid JSON object"
 
 
 def _check_exporter(settings: TelemetrySettings) -> list[str]:
@@ -524,24 +800,218 @@ def _check_exporter(settings: TelemetrySettings) -> list[str]:
     return []
 
 
+def _check_applicable(settings: TelemetrySettings, sources: _Sources) -> list[str]:
+    """Refuse a setting that cannot apply when it was set for this SDK; warn when it comes
+    from a standard ``OTEL_*`` variable, which other programs read too."""
+    otlp = settings.otlp
+    if otlp.insecure and otlp.protocol != "grpc":
+        path = ("otlp", "insecure")
+        origin = sources.origin(path)
+        problem = (
+            f"applies to gRPC only; with {otlp.protocol} the endpoint's scheme decides "
+            "(http:// or https://)"
+        )
+        if origin is not None and (origin.variable or "").startswith("OTEL_"):
+            _logger.warning("codex_telemetry: %s is ignored: it %s", _label(path, origin), problem)
+        else:
+            return [f"{_label(path, origin)}: {problem}"]
+    return []
+
+
+# What a LoggerProvider of the host's own replaces: its processors export, its resource
+# describes the service.
+_PROVIDER_REPLACES: tuple[tuple[str, ...], ...] = (
+    *(("otlp", name) for name in OTLPSettings.model_fields),
+    ("max_export_queue_size",),
+    ("export_batch_size",),
+    ("export_interval",),
+    ("service_name",),
+    ("service_version",),
+)
+
+
+def check_logger_provider(
+    settings: TelemetrySettings, overrides: Mapping[str, Any], *, given: bool
+) -> None:
+    """A ``LoggerProvider`` passed to ``init()`` is used by the ``otlp`` exporter only.
+
+    With another exporter chosen in the same call it could never apply: a
+    :class:`ConfigurationError`. Chosen by a variable (a developer's
+    ``CODEX_TELEMETRY_EXPORTER=console``), the variable wins and a warning says so. With
+    ``otlp``, the provider exports with its own processors and resource: a warning names
+    the settings given for this SDK that it replaces (the standard ``OTEL_*`` variables
+    are left alone, since the provider's own exporter may read them).
+    """
+    if not given or not settings.enabled or settings.exporter == "none":
+        return
+    sources = _Sources(type(settings), _nest(overrides))
+    if settings.exporter == "otlp":
+        replaced = []
+        for path in _PROVIDER_REPLACES:
+            origin = sources.origin(path)
+            if origin is None or (origin.variable or "").startswith("OTEL_"):
+                continue
+            replaced.append(".".join(path) if origin.variable is None else _label(path, origin))
+        if replaced:
+            _logger.warning(
+                "codex_telemetry: the LoggerProvider given to init() exports with its own "
+                "processors and resource; these settings do not apply: %s",
+                ", ".join(replaced),
+            )
+        return
+    path = ("exporter",)
+    origin = sources.origin(path)
+    problem = (
+        f"exporter {settings.exporter!r} does not send through a LoggerProvider; only 'otlp' does"
+    )
+    if origin is None or origin.where == "argument":
+        raise ConfigurationError([f"logger_provider: {problem}"])
+    _logger.warning(
+        "codex_telemetry: the LoggerProvider given to init() is not used: %s: %s",
+        _label(path, origin),
+        problem,
+    )
+
+
+def _check_resource_attributes(settings_cls: type[TelemetrySettings]) -> None:
+    """Say once, in our words, which ``OTEL_RESOURCE_ATTRIBUTES`` entries are left out.
+
+    The OpenTelemetry SDK parses the variable each time it builds a resource (once when
+    its logs module is imported, again for our resource) and warns each time; those
+    repeats of what is said here are filtered out.
+    """
+    if not settings_cls._read_environment:
+        return
+    raw = os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    bad = []
+    for entry in raw.split(","):
+        key, separator, _ = entry.partition("=")
+        if entry.strip() and (not separator or not key.strip()):
+            bad.append(entry)
+    if not bad:
+        return
+    _logger.warning(
+        "codex_telemetry: OTEL_RESOURCE_ATTRIBUTES: %s not key=value, left out of the resource",
+        ", ".join(_shown(entry) for entry in bad) + (" is" if len(bad) == 1 else " are"),
+    )
+    _ReportedResourceEntries.install(bad)
+
+
+class _ReportedResourceEntries(logging.Filter):
+    """Drops the OpenTelemetry SDK's repeats of the resource entries reported above."""
+
+    _instance: ClassVar[_ReportedResourceEntries | None] = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: set[str] = set()
+
+    @classmethod
+    def install(cls, entries: Sequence[str]) -> None:
+        if cls._instance is None:
+            cls._instance = cls()
+            logging.getLogger("opentelemetry.sdk.resources").addFilter(cls._instance)
+            logging.getLogger("opentelemetry.attributes").addFilter(cls._instance)
+        cls._instance.entries.update(entries)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a warning about an entry already reported."""
+        message = record.getMessage()
+        if message.startswith("Invalid key value resource attribute pair "):
+            return not any(
+                message.startswith(f"Invalid key value resource attribute pair {entry}:")
+                for entry in self.entries
+            )
+        if message.startswith("invalid attribute key ``."):  # an entry with an empty key
+            return not any(entry.partition("=")[1] for entry in self.entries)
+        return True
+
+
 def load_settings(
     settings_cls: type[TelemetrySettings] = TelemetrySettings, /, **overrides: Any
 ) -> TelemetrySettings:
     """Build the settings from arguments and the environment, or raise ConfigurationError."""
     arguments = _nest(overrides)
+    sources = _Sources(settings_cls, arguments)
+    problems = sources.unknown_variables()
+    # Errors are raised after the ``except`` blocks, not in them: raised inside, one would
+    # keep the original error as its ``__context__`` (``from None`` only hides it from
+    # tracebacks), and pydantic's error quotes inputs, which may be secrets.
+    settings: TelemetrySettings | None = None
     try:
         settings = settings_cls(**arguments)
     except ValidationError as error:
-        # ``from None``: the pydantic error quotes inputs, and an input may be a secret.
-        raise ConfigurationError(_problems(error, arguments)) from None
+        problems += _problems(error, sources)
     except SettingsError as error:
         # A group variable (``CODEX_TELEMETRY_OTLP``) whose value is not JSON.
-        raise ConfigurationError([_unparsable(error)]) from None
+        problems.append(_unparsable(error, sources))
     except UnicodeDecodeError:
-        raise ConfigurationError([".env: cannot be read as UTF-8 text"]) from None
+        problems.append(f"{sources.dotenv_where}: cannot be read as UTF-8 text")
     except OSError as error:
-        raise ConfigurationError([f".env: cannot be read: {error.strerror}"]) from None
-    problems = _check_exporter(settings)
+        problems.append(f"{sources.dotenv_where}: cannot be read: {error.strerror}")
+    if settings is None:
+        raise ConfigurationError(problems) from None
+    problems += _check_exporter(settings) + _check_applicable(settings, sources)
     if problems:
-        raise ConfigurationError(problems)
+        raise ConfigurationError(problems) from None
+    _check_resource_attributes(settings_cls)
     return settings
+
+
+class SettingSource(NamedTuple):
+    """Where the effective value of one setting came from (see :func:`setting_sources`).
+
+    ``kind`` is ``argument``, ``environment`` (a ``CODEX_TELEMETRY_*`` variable),
+    ``dotenv`` (the same variable in ``.env``), ``otel`` (a standard ``OTEL_*`` variable),
+    ``opt_out`` (``DO_NOT_TRACK`` or ``OTEL_SDK_DISABLED``, which override everything) or
+    ``default``; ``variable`` names the variable, when one supplied the value.
+    """
+
+    kind: Literal["argument", "environment", "dotenv", "otel", "opt_out", "default"]
+    variable: str | None = None
+
+
+def setting_sources(
+    settings_cls: type[TelemetrySettings] = TelemetrySettings, /, **overrides: Any
+) -> dict[str, SettingSource]:
+    """For each setting (``"otlp.endpoint"``, ...), the source its effective value came from.
+
+    Reads the sources the way the error messages do (arguments, environment, ``.env``, the
+    ``OTEL_*`` fallbacks, in the order of precedence), so the precedence is written once.
+    Call it after :func:`load_settings` succeeded with the same arguments: it does not
+    validate.
+    """
+    sources = _Sources(settings_cls, _nest(overrides))
+    opted_out = settings_cls._read_environment and (
+        _is_true("DO_NOT_TRACK") or _is_true("OTEL_SDK_DISABLED")
+    )
+    found: dict[str, SettingSource] = {}
+    for path in _setting_paths(settings_cls):
+        if path == ("enabled",) and opted_out:
+            name = "DO_NOT_TRACK" if _is_true("DO_NOT_TRACK") else "OTEL_SDK_DISABLED"
+            found["enabled"] = SettingSource("opt_out", name)
+            continue
+        origin = sources.origin(path)
+        if origin is None:
+            source = SettingSource("default")
+        elif origin.variable is None:
+            source = SettingSource("argument")
+        elif origin.variable.startswith("OTEL_"):
+            source = SettingSource("otel", origin.variable)
+        elif origin.where == "environment":
+            source = SettingSource("environment", origin.variable)
+        else:
+            source = SettingSource("dotenv", origin.variable)
+        found[".".join(path)] = source
+    return found
+
+
+def _setting_paths(settings_cls: type[TelemetrySettings]) -> list[tuple[str, ...]]:
+    paths: list[tuple[str, ...]] = []
+    for name, info in settings_cls.model_fields.items():
+        group = info.annotation
+        if isinstance(group, type) and issubclass(group, BaseModel):
+            paths.extend((name, field) for field in group.model_fields)
+        else:
+            paths.append((name,))
+    return paths

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 __all__ = ["Counter", "ReasonCounter", "TelemetryStats", "count_value"]
 
@@ -65,10 +65,10 @@ class ReasonCounter:
         with self._lock:
             self._counts[reason] = self._counts.get(reason, 0) + amount
 
-    def snapshot(self) -> Mapping[str, int]:
-        """A read-only copy of the counts."""
+    def snapshot(self) -> dict[str, int]:
+        """A copy of the counts, the caller's to keep."""
         with self._lock:
-            return MappingProxyType(dict(self._counts))
+            return dict(self._counts)
 
     @property
     def total(self) -> int:
@@ -78,16 +78,23 @@ class ReasonCounter:
 
 
 def _empty() -> Mapping[str, int]:
-    return MappingProxyType({})
+    return {}
 
 
-@dataclass(frozen=True, slots=True)
+_BY_REASON = ("facts_dropped", "events_dropped", "reducer_evicted")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class TelemetryStats:
     """A snapshot of the SDK's counters, from ``Telemetry.stats()``.
 
     Every fact handed to ``track_fact`` ends in exactly one of ``facts_accepted``,
     ``facts_filtered``, ``facts_deduplicated`` or ``facts_dropped``; every event produced
     ends in ``events_exported`` or ``events_dropped`` (or is still on its way).
+
+    The values are plain: the by-reason counts are ``dict`` copies made when the snapshot
+    was taken, so ``dataclasses.asdict(stats)``, :meth:`to_dict`, ``json.dumps`` and
+    comparison with a literal dict all work. The repr shows only what is not zero.
     """
 
     facts_accepted: int = 0
@@ -110,6 +117,31 @@ class TelemetryStats:
     """Reducer state evicted to keep memory bounded, by kind."""
     internal_errors: int = 0
     """Faults caught inside the SDK (each logged; the host program is unaffected)."""
+
+    def __post_init__(self) -> None:
+        # Plain copies, whatever mapping the snapshot was built from: a read-only view
+        # could neither be deep-copied by ``asdict`` nor serialised.
+        for name in _BY_REASON:
+            object.__setattr__(self, name, dict(getattr(self, name)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every counter as plain JSON values (by-reason counts as new dicts)."""
+        return {
+            item.name: dict(value)
+            if isinstance(value := getattr(self, item.name), Mapping)
+            else value
+            for item in fields(self)
+        }
+
+    def __repr__(self) -> str:
+        shown = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, Mapping):
+                value = {reason: count for reason, count in value.items() if count}
+            if value:
+                shown.append(f"{item.name}={value!r}")
+        return f"TelemetryStats({', '.join(shown)})"
 
     @property
     def facts_dropped_total(self) -> int:

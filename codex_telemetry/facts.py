@@ -5,8 +5,9 @@ unknown enum string raises :class:`pydantic.ValidationError` at once, naming the
 Enum values are the wire strings of the Codex analytics backend, spelled as ``Literal``
 types so that a type checker catches a typo before the program runs.
 
-Sequences may be given as lists; they are stored as tuples so that a fact never changes
-after it was tracked.
+Sequences may be given as lists, tuples or any other sequence (the annotations say
+``Sequence``, so that a type checker accepts a list literal); they are stored as tuples so
+that a fact never changes after it was tracked.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import functools
 import inspect
 import math
 import threading
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal, TypeAlias, TypeVar
+import typing
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass, is_pydantic_dataclass, rebuild_dataclass
@@ -98,6 +100,7 @@ __all__ = [
     "TurnSteerRequest",
     "TurnSteerResponse",
     "TurnTokenUsage",
+    "UnknownValue",
     "UserInput",
 ]
 
@@ -109,12 +112,22 @@ _STRICT = ConfigDict(strict=True, frozen=True, defer_build=True)
 _T = TypeVar("_T")
 
 
-def _list_to_tuple(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
+def _sequence_to_tuple(value: Any) -> Any:
+    # Lists and tuples first: the abstract Sequence check is slower than the validation.
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, tuple | str | bytes | bytearray):
+        return value  # a string is a sequence too, but never of items: refused as before
+    return tuple(value) if isinstance(value, Sequence) else value
 
 
-# A tuple field that also accepts a list; its items are validated strictly.
-Items = Annotated[tuple[_T, ...], BeforeValidator(_list_to_tuple)]
+# A sequence field, stored as a tuple; its items are validated strictly. Type checkers see
+# the ``Sequence`` a caller may pass; pydantic validates the tuple that is stored (the
+# tuple schema is twice as fast to validate as pydantic's generic ``Sequence``).
+if TYPE_CHECKING:
+    Items = Annotated[Sequence[_T], BeforeValidator(_sequence_to_tuple)]
+else:
+    Items = Annotated[tuple[_T, ...], BeforeValidator(_sequence_to_tuple)]
 
 RequestId: TypeAlias = int | str
 RpcTransport: TypeAlias = Literal["stdio", "websocket", "in_process"]
@@ -196,6 +209,48 @@ HookSource: TypeAlias = Literal[
     "unknown",
 ]
 HookRunStatus: TypeAlias = Literal["running", "completed", "blocked", "failed", "stopped"]
+
+
+# --- values a newer app-server may send --------------------------------------------
+
+
+@dataclass(config=_STRICT, slots=True)
+class UnknownValue:
+    """A protocol enum value this release does not know, kept as the server sent it.
+
+    A newer app-server may name a sandbox, an approval policy or a turn status that this
+    release has never seen. The fields that accept ``UnknownValue`` take it only when it
+    is given explicitly (or through a ``from_protocol`` constructor): a plain string that
+    is not one of the field's values is still refused, so a typo fails where it is made.
+    The event carries ``value`` where it would carry a known value's wire string.
+    """
+
+    value: str
+
+
+def _unknown_as_value(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every string that a field of ``cls`` does not know wrapped."""
+    for name, allowed in _enum_fields(cls).items():
+        value = values.get(name)
+        if isinstance(value, str) and value not in allowed:
+            values[name] = UnknownValue(value)
+    return values
+
+
+@functools.cache
+def _enum_fields(cls: type) -> dict[str, frozenset[str]]:
+    """The fields of ``cls`` that accept an :class:`UnknownValue`, with their known strings."""
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, frozenset[str]] = {}
+    for name, hint in hints.items():
+        members = typing.get_args(hint)
+        if UnknownValue not in members:
+            continue
+        allowed: set[str] = set()
+        for member in members:
+            allowed.update(arg for arg in typing.get_args(member) if isinstance(arg, str))
+        fields[name] = frozenset(allowed)
+    return fields
 
 
 # --- shared values -------------------------------------------------------------------
@@ -341,11 +396,20 @@ class Turn:
     """A turn as a response or a notification describes it. Times are unix seconds."""
 
     id: str
-    status: TurnStatus
+    status: TurnStatus | UnknownValue
     error: TurnError | None = None
     started_at: int | None = None
     completed_at: int | None = None
     duration_ms: int | None = None
+
+    @classmethod
+    def from_protocol(cls, **fields: Any) -> Turn:
+        """A turn whose ``status`` may be one this release does not know.
+
+        The keywords are the constructor's; a ``status`` string that is not a
+        :data:`TurnStatus` becomes an :class:`UnknownValue` instead of an error.
+        """
+        return cls(**_unknown_as_value(cls, fields))
 
 
 @dataclass(config=_STRICT, slots=True)
@@ -516,16 +580,27 @@ class TurnResolvedConfig:
     session_source: SessionSource
     model: str
     model_provider: str
-    sandbox_policy: SandboxPolicy
-    reasoning_effort: ReasoningEffort | None
-    reasoning_summary: ReasoningSummary | None
-    service_tier: ServiceTier | None
-    approval_policy: ApprovalPolicy
-    approvals_reviewer: ApprovalsReviewer
+    sandbox_policy: SandboxPolicy | UnknownValue
+    reasoning_effort: ReasoningEffort | UnknownValue | None
+    reasoning_summary: ReasoningSummary | UnknownValue | None
+    service_tier: ServiceTier | UnknownValue | None
+    approval_policy: ApprovalPolicy | UnknownValue
+    approvals_reviewer: ApprovalsReviewer | UnknownValue
     sandbox_network_access: bool
-    collaboration_mode: CollaborationMode
-    personality: Personality | None
+    collaboration_mode: CollaborationMode | UnknownValue
+    personality: Personality | UnknownValue | None
     is_first_turn: bool
+
+    @classmethod
+    def from_protocol(cls, **fields: Any) -> TurnResolvedConfig:
+        """A resolved configuration whose enum values may be ones this release does not know.
+
+        For configurations read from a newer app-server: the keywords are the
+        constructor's, and an enum string that is not one of its field's values becomes
+        an :class:`UnknownValue`, which the turn event carries as it was given. Every
+        other check stays: a wrong type still raises ``pydantic.ValidationError``.
+        """
+        return cls(**_unknown_as_value(cls, fields))
 
 
 @dataclass(config=_STRICT, slots=True)

@@ -1,9 +1,12 @@
 """Loopback OTLP receivers for tests and benchmarks: gRPC and HTTP, scriptable to fail.
 
 Both decode what arrives into the official ``ExportLogsServiceRequest`` (HTTP: protobuf
-or OTLP/JSON bodies, gzip or not) and record it with its headers. Each request consumes
-the next scripted reply; when the script is exhausted, requests succeed. A reply can be
-a status with headers, or a hang (accept and never answer until the receiver stops).
+or OTLP/JSON bodies, gzip or not) and record it with its headers and its raw body. A
+request nested deeper than the official decoders allow (protobuf's limit is 100 levels)
+is recorded undecoded; :func:`plain_records` reads any request from its raw body. Each
+request consumes the next scripted reply; when the script is exhausted, requests
+succeed. A reply can be a status with headers, or a hang (accept and never answer until
+the receiver stops).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import gzip
 import json
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,8 +29,9 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
@@ -37,8 +42,10 @@ __all__ = [
     "GrpcReply",
     "HttpReceiver",
     "HttpReply",
+    "PlainRecord",
     "Received",
     "json_to_request",
+    "plain_records",
     "records_of",
 ]
 
@@ -51,6 +58,8 @@ class Received:
     headers: dict[str, str]
     path: str = ""
     json_body: Any = None
+    raw: bytes = b""  # the protobuf body (uncompressed); empty for OTLP/JSON
+    decoded: bool = True  # False: too deep for the official decoders, ``request`` is empty
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,140 @@ def records_of(received: Iterable[Received]) -> Iterator[Any]:
         for resource_logs in item.request.resource_logs:
             for scope_logs in resource_logs.scope_logs:
                 yield from scope_logs.log_records
+
+
+def _decode_protobuf(body: bytes, headers: dict[str, str], path: str = "") -> Received:
+    try:
+        return Received(ExportLogsServiceRequest.FromString(body), headers, path, raw=body)
+    except DecodeError:
+        return Received(ExportLogsServiceRequest(), headers, path, raw=body, decoded=False)
+
+
+# --- reading a request without the official decoders' depth limit ---------------------
+
+
+@dataclass(frozen=True)
+class PlainRecord:
+    """A log record read from a raw request: its event name and attributes as Python
+    values (an unset ``AnyValue`` is None)."""
+
+    event_name: str
+    attributes: dict[str, Any]
+
+
+def _varint(data: bytes, index: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        byte = data[index]
+        index += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, index
+        shift += 7
+
+
+def _fields(data: bytes) -> Iterator[tuple[int, Any]]:
+    """The (field number, value) pairs of one protobuf message, in order."""
+    index = 0
+    value: Any
+    while index < len(data):
+        key, index = _varint(data, index)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, index = _varint(data, index)
+        elif wire_type == 1:
+            value, index = data[index : index + 8], index + 8
+        elif wire_type == 2:
+            length, index = _varint(data, index)
+            value, index = data[index : index + length], index + length
+        elif wire_type == 5:
+            value, index = data[index : index + 4], index + 4
+        else:
+            raise ValueError(f"unexpected wire type {wire_type}")
+        yield number, value
+
+
+def _wire_any_value(data: bytes) -> Any:
+    value: Any = None
+    for number, field_value in _fields(data):
+        if number == 1:
+            value = field_value.decode()
+        elif number == 2:
+            value = bool(field_value)
+        elif number == 3:
+            value = field_value - (1 << 64) if field_value >= 1 << 63 else field_value
+        elif number == 4:
+            value = struct.unpack("<d", field_value)[0]
+        elif number == 5:
+            value = [_wire_any_value(item) for n, item in _fields(field_value) if n == 1]
+        elif number == 6:
+            value = dict(_wire_key_value(item) for n, item in _fields(field_value) if n == 1)
+        elif number == 7:
+            value = bytes(field_value)
+    return value
+
+
+def _wire_key_value(data: bytes) -> tuple[str, Any]:
+    key, value = "", None
+    for number, field_value in _fields(data):
+        if number == 1:
+            key = field_value.decode()
+        elif number == 2:
+            value = _wire_any_value(field_value)
+    return key, value
+
+
+def _json_any_value(data: dict[str, Any]) -> Any:
+    if "stringValue" in data:
+        return data["stringValue"]
+    if "boolValue" in data:
+        return data["boolValue"]
+    if "intValue" in data:
+        return int(data["intValue"])
+    if "doubleValue" in data:
+        return float(data["doubleValue"])
+    if "arrayValue" in data:
+        return [_json_any_value(item) for item in data["arrayValue"].get("values", ())]
+    if "kvlistValue" in data:
+        return dict(_json_key_value(item) for item in data["kvlistValue"].get("values", ()))
+    if "bytesValue" in data:
+        return base64.b64decode(data["bytesValue"])
+    return None
+
+
+def _json_key_value(data: dict[str, Any]) -> tuple[str, Any]:
+    return data["key"], _json_any_value(data.get("value", {}))
+
+
+def plain_records(received: Received) -> list[PlainRecord]:
+    """Every log record of ``received``, read from its raw body by the OTLP field
+    numbers (protobuf) or the OTLP/JSON names, at any depth."""
+    records = []
+    if received.json_body is not None:
+        for resource_logs in received.json_body.get("resourceLogs", ()):
+            for scope_logs in resource_logs.get("scopeLogs", ()):
+                for record in scope_logs.get("logRecords", ()):
+                    attributes = dict(_json_key_value(a) for a in record.get("attributes", ()))
+                    records.append(PlainRecord(record.get("eventName", ""), attributes))
+        return records
+    for request_field, resource_logs in _fields(received.raw):
+        if request_field != 1:
+            continue
+        for resource_field, scope_logs in _fields(resource_logs):
+            if resource_field != 2:
+                continue
+            for scope_field, record in _fields(scope_logs):
+                if scope_field != 2:
+                    continue
+                event_name, attributes = "", {}
+                for number, value in _fields(record):
+                    if number == 6:
+                        key, item = _wire_key_value(value)
+                        attributes[key] = item
+                    elif number == 12:
+                        event_name = value.decode()
+                records.append(PlainRecord(event_name, attributes))
+    return records
 
 
 class _Script:
@@ -231,10 +374,11 @@ class HttpReceiver(_Recorder):
             body = gzip.decompress(body)
         if headers.get("content-type", "").startswith("application/json"):
             data = json.loads(body)
-            return Received(json_to_request(data), headers, path, data)
-        request = ExportLogsServiceRequest()
-        request.ParseFromString(body)
-        return Received(request, headers, path)
+            try:
+                return Received(json_to_request(data), headers, path, data)
+            except (json_format.ParseError, RecursionError):
+                return Received(ExportLogsServiceRequest(), headers, path, data, decoded=False)
+        return _decode_protobuf(body, headers, path)
 
     @property
     def port(self) -> int:
@@ -260,11 +404,16 @@ class HttpReceiver(_Recorder):
 
 
 class _LogsService(logs_service_pb2_grpc.LogsServiceServicer):
+    """The official ``LogsService``, handed the request's raw bytes so that a request too
+    deep for the official decoder is still received (and recorded undecoded)."""
+
     def __init__(self, receiver: GrpcReceiver) -> None:
         self._receiver = receiver
 
     def Export(  # noqa: N802 - the generated service's method name
-        self, request: ExportLogsServiceRequest, context: grpc.ServicerContext
+        self,
+        request: bytes,
+        context: grpc.ServicerContext,
     ) -> ExportLogsServiceResponse:
         receiver = self._receiver
         receiver.count_attempt()
@@ -292,7 +441,7 @@ class _LogsService(logs_service_pb2_grpc.LogsServiceServicer):
                     )
             context.abort(reply.code, reply.details)
         metadata = {key.lower(): str(value) for key, value in context.invocation_metadata()}
-        receiver.add(Received(request, metadata))
+        receiver.add(_decode_protobuf(request, metadata))
         return ExportLogsServiceResponse()
 
 
@@ -314,8 +463,20 @@ class GrpcReceiver(_Recorder):
         if max_receive_message_length is not None:
             options.append(("grpc.max_receive_message_length", max_receive_message_length))
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=options)
-        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            _LogsService(self), self._server
+        service = _LogsService(self)
+        self._server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name,
+                    {
+                        "Export": grpc.unary_unary_rpc_method_handler(
+                            service.Export,
+                            request_deserializer=None,  # the raw bytes
+                            response_serializer=ExportLogsServiceResponse.SerializeToString,
+                        )
+                    },
+                ),
+            )
         )
         if tls is None:
             self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")

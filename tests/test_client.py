@@ -6,12 +6,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 import codex_telemetry
-from codex_telemetry import _client
+from codex_telemetry import _client, _gate
 from codex_telemetry._client import GENERAL_ANALYTICS_FACTS, Telemetry
 from codex_telemetry._reducer import AnalyticsReducer
 from codex_telemetry._runtime import current_runtime
@@ -565,7 +565,7 @@ def test_init_again_shuts_the_previous_client_down() -> None:
 def test_init_raises_configuration_error_and_keeps_the_previous_client() -> None:
     first = codex_telemetry.init(exporter="none")
     with pytest.raises(codex_telemetry.ConfigurationError, match=r"otlp\.protocol"):
-        codex_telemetry.init(otlp__protocol="xml")
+        codex_telemetry.init(otlp__protocol="xml")  # type: ignore[arg-type]
     first.track_fact(hook_run())
     assert first.stats().facts_dropped["disabled"] == 1
 
@@ -581,8 +581,8 @@ def test_module_track_fact_reaches_the_default_client() -> None:
 
 
 def test_every_fact_type_has_a_route() -> None:
-    routes = _client._routes(enabled=True, general_analytics=True)
-    assert set(routes) == set(_client._FACT_TYPES)
+    routes = _gate.routes(enabled=True, general_analytics=True)
+    assert set(routes) == set(_gate.FACT_TYPES)
     assert len(routes) == 15
 
 
@@ -591,7 +591,9 @@ def test_every_fact_type_has_a_route() -> None:
 
 @pytest.mark.usefixtures("no_default_client")
 @pytest.mark.parametrize("exporter", ["none", "console"])
-def test_an_unknown_instrumentation_is_a_configuration_error(exporter: str) -> None:
+def test_an_unknown_instrumentation_is_a_configuration_error(
+    exporter: Literal["none", "console"],
+) -> None:
     with pytest.raises(codex_telemetry.ConfigurationError) as caught:
         codex_telemetry.init(exporter=exporter, instrument=["openai_codex", "nope"])
     assert caught.value.problems == (

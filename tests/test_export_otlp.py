@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import subprocess
 import tempfile
@@ -15,15 +14,14 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 from opentelemetry._logs import SeverityNumber as OTelSeverityNumber
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.version import __version__ as otel_sdk_version
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._encoding import request_to_json
 from codex_telemetry._export._factory import create_sink
 from codex_telemetry._export._otlp import (
     OTLPGrpcLogExporter,
@@ -46,7 +44,7 @@ from tests.otlp_receiver import (
     GrpcReceiver,
     HttpReceiver,
     Received,
-    json_to_request,
+    plain_records,
     records_of,
 )
 
@@ -252,6 +250,12 @@ EXPECTED_WIRE_EVENTS: list[dict[str, Any]] = [
 ]
 
 INSTANCE_ID = "<service.instance.id>"
+# Recent releases of the OpenTelemetry SDK give every resource a random instance id.
+INSTANCE_ID_ATTRIBUTES = (
+    [{"key": "service.instance.id", "value": {"stringValue": INSTANCE_ID}}]
+    if "service.instance.id" in Resource.create().attributes
+    else []
+)
 
 # The OTLP/JSON of one export request holding THREAD_INITIALIZED, as a collector sees it.
 EXPECTED_THREAD_INITIALIZED_REQUEST: dict[str, Any] = {
@@ -262,7 +266,7 @@ EXPECTED_THREAD_INITIALIZED_REQUEST: dict[str, Any] = {
                     {"key": "telemetry.sdk.language", "value": {"stringValue": "python"}},
                     {"key": "telemetry.sdk.name", "value": {"stringValue": "opentelemetry"}},
                     {"key": "telemetry.sdk.version", "value": {"stringValue": otel_sdk_version}},
-                    {"key": "service.instance.id", "value": {"stringValue": INSTANCE_ID}},
+                    *INSTANCE_ID_ATTRIBUTES,
                     {"key": "deployment.environment", "value": {"stringValue": "test"}},
                     {"key": "service.name", "value": {"stringValue": "codex-telemetry-tests"}},
                     {"key": "service.version", "value": {"stringValue": "9.9.9"}},
@@ -338,6 +342,101 @@ EXPECTED_THREAD_INITIALIZED_REQUEST: dict[str, Any] = {
                                 {"key": "initialization_mode", "value": {"stringValue": "new"}},
                                 {"key": "subagent_source", "value": {}},
                                 {"key": "parent_thread_id", "value": {}},
+                                {"key": "created_at", "value": {"intValue": "1"}},
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
+}
+
+# The http/json body of the same request, as sent: a null value leaves out the ``value``
+# of its key-value (collectors refuse ``"value": {}``), and the empty body is left out.
+EXPECTED_THREAD_INITIALIZED_JSON_BODY: dict[str, Any] = {
+    "resourceLogs": [
+        {
+            "resource": {
+                "attributes": [
+                    {"key": "telemetry.sdk.language", "value": {"stringValue": "python"}},
+                    {"key": "telemetry.sdk.name", "value": {"stringValue": "opentelemetry"}},
+                    {"key": "telemetry.sdk.version", "value": {"stringValue": otel_sdk_version}},
+                    *INSTANCE_ID_ATTRIBUTES,
+                    {"key": "deployment.environment", "value": {"stringValue": "test"}},
+                    {"key": "service.name", "value": {"stringValue": "codex-telemetry-tests"}},
+                    {"key": "service.version", "value": {"stringValue": "9.9.9"}},
+                ]
+            },
+            "scopeLogs": [
+                {
+                    "scope": {"name": "codex_telemetry", "version": __version__},
+                    "logRecords": [
+                        {
+                            "timeUnixNano": "1700000000123456789",
+                            "observedTimeUnixNano": "1700000000123456789",
+                            "severityNumber": 9,
+                            "severityText": "INFO",
+                            "eventName": "codex_thread_initialized",
+                            "attributes": [
+                                {"key": "thread_id", "value": {"stringValue": "thread-2"}},
+                                {
+                                    "key": "app_server_client",
+                                    "value": {
+                                        "kvlistValue": {
+                                            "values": [
+                                                {
+                                                    "key": "product_client_id",
+                                                    "value": {"stringValue": "codex-tui"},
+                                                },
+                                                {
+                                                    "key": "client_name",
+                                                    "value": {"stringValue": "codex-tui"},
+                                                },
+                                                {
+                                                    "key": "client_version",
+                                                    "value": {"stringValue": "1.0.0"},
+                                                },
+                                                {
+                                                    "key": "rpc_transport",
+                                                    "value": {"stringValue": "stdio"},
+                                                },
+                                                {"key": "experimental_api_enabled"},
+                                            ]
+                                        }
+                                    },
+                                },
+                                {
+                                    "key": "runtime",
+                                    "value": {
+                                        "kvlistValue": {
+                                            "values": [
+                                                {
+                                                    "key": "codex_rs_version",
+                                                    "value": {"stringValue": "0.1.0"},
+                                                },
+                                                {
+                                                    "key": "runtime_os",
+                                                    "value": {"stringValue": "macos"},
+                                                },
+                                                {
+                                                    "key": "runtime_os_version",
+                                                    "value": {"stringValue": "15.3.1"},
+                                                },
+                                                {
+                                                    "key": "runtime_arch",
+                                                    "value": {"stringValue": "aarch64"},
+                                                },
+                                            ]
+                                        }
+                                    },
+                                },
+                                {"key": "model", "value": {"stringValue": "gpt-5"}},
+                                {"key": "ephemeral", "value": {"boolValue": False}},
+                                {"key": "thread_source", "value": {"stringValue": "user"}},
+                                {"key": "initialization_mode", "value": {"stringValue": "new"}},
+                                {"key": "subagent_source"},
+                                {"key": "parent_thread_id"},
                                 {"key": "created_at", "value": {"intValue": "1"}},
                             ],
                         }
@@ -435,6 +534,14 @@ def test_one_event_arrives_as_the_exact_otlp_request(
     assert sink.force_flush(10.0) is True
     assert sink.shutdown(5.0) is True
     [received] = collector.receiver.received
+    # Decoded by the official classes (http/json: by the protobuf JSON mapping), the
+    # record rebuilds the event's exact wire JSON.
+    assert [rebuild_wire_event(record) for record in records_of([received])] == [
+        EXPECTED_WIRE_EVENTS[0]
+    ]
+    if collector.protocol == "http/json":
+        assert as_otlp_json(received) == EXPECTED_THREAD_INITIALIZED_JSON_BODY
+        return
     assert as_otlp_json(received) == EXPECTED_THREAD_INITIALIZED_REQUEST
     assert delivery.exported.value == 1
     assert delivery.dropped.snapshot() == {}
@@ -718,33 +825,53 @@ def test_grpc_over_tls_with_the_given_certificate(tls_files: tuple[Path, Path]) 
 
 
 def test_otlp_json_writes_trace_and_span_ids_as_hex() -> None:
-    request = ExportLogsServiceRequest()
-    scope_logs = request.resource_logs.add().scope_logs.add()
-    scope_logs.log_records.add(
-        trace_id=bytes.fromhex("5b8efff798038103d269b633813fc60c"),
-        span_id=bytes.fromhex("eee19b7ec3c1b174"),
-        severity_number=SeverityNumber.SEVERITY_NUMBER_WARN,
-        time_unix_nano=1,
+    span = NonRecordingSpan(
+        SpanContext(
+            trace_id=0x5B8EFFF798038103D269B633813FC60C,
+            span_id=0xEEE19B7EC3C1B174,
+            is_remote=False,
+            trace_flags=TraceFlags(1),
+        )
     )
-    assert json.loads(request_to_json(request)) == {
+    with HttpReceiver() as receiver:
+        provider = LoggerProvider(resource=Resource({"service.name": "plain"}))
+        exporter = OTLPHttpLogExporter(receiver.url(), json=True, compression="none")
+        provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+        provider.get_logger("host.app").emit(
+            timestamp=1,
+            observed_timestamp=2,
+            context=set_span_in_context(span),
+            severity_number=OTelSeverityNumber.WARN,
+        )
+        provider.shutdown()
+    [received] = receiver.received
+    assert received.json_body == {
         "resourceLogs": [
             {
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": "plain"}}]
+                },
                 "scopeLogs": [
                     {
+                        "scope": {"name": "host.app"},
                         "logRecords": [
                             {
                                 "timeUnixNano": "1",
+                                "observedTimeUnixNano": "2",
                                 "severityNumber": 13,
+                                "flags": 1,
                                 "traceId": "5b8efff798038103d269b633813fc60c",
                                 "spanId": "eee19b7ec3c1b174",
                             }
-                        ]
+                        ],
                     }
-                ]
+                ],
             }
         ]
     }
-    assert json_to_request(json.loads(request_to_json(request))) == request
+    [record] = records_of([received])
+    assert record.trace_id == bytes.fromhex("5b8efff798038103d269b633813fc60c")
+    assert record.span_id == bytes.fromhex("eee19b7ec3c1b174")
 
 
 def test_the_exporters_still_work_as_plain_otel_exporters(collector: Collector) -> None:
@@ -794,3 +921,36 @@ def test_mutual_tls_sends_the_client_certificate(tls_files: tuple[Path, Path]) -
     assert with_client.exported.value == 1
     assert without_client.exported.value == 0
     assert len(receiver.received) == 1
+
+
+def nested(depth: int) -> dict[str, Any]:
+    """``{"cause": {"cause": ... {"httpStatusCode": 502, "retry": null, "path": [...]}}}``."""
+    value: dict[str, Any] = {"httpStatusCode": 502, "retry": None, "path": ["a", None, 1.5]}
+    for _ in range(depth - 1):
+        value = {"cause": value}
+    return value
+
+
+def test_values_nested_200_deep_arrive_whole_over_every_protocol(collector: Collector) -> None:
+    # 200 levels of maps are 600 levels of protobuf messages: beyond what protobuf's own
+    # decoders accept (100), so nothing on the way may decode the request again.
+    turn = dataclasses.replace(TURN, turn_error=nested(200))
+    delivery = DeliveryCounters()
+    sink = make_sink(collector.exporter(), delivery)
+    sink.export([turn, SKILL], TIMESTAMP_NS)
+    assert sink.force_flush(10.0) is True
+    sink.shutdown(5.0)
+
+    [received] = collector.receiver.received
+    assert received.decoded is False  # too deep for the receiver's official decoder
+    deep, skill = plain_records(received)
+    assert deep.event_name == "codex_turn_event"
+    assert deep.attributes["turn_error"] == nested(200)
+    assert deep.attributes == {**EXPECTED_WIRE_EVENTS[1]["event_params"], "turn_error": nested(200)}
+    assert skill.attributes == {
+        "skill_id": "037cfe53fd881d2ea36aec8302ccde76376a0f7a",
+        "skill_name": "doc",
+        **EXPECTED_WIRE_EVENTS[2]["event_params"],
+    }
+    assert delivery.exported.value == 2
+    assert delivery.dropped.snapshot() == {}

@@ -373,3 +373,18 @@ def test_resource_bytes_are_what_the_official_classes_serialize() -> None:
     )
     assert resource_bytes(attributes) == expected.SerializeToString()
     assert Resource.FromString(resource_bytes(attributes)) == expected
+
+
+def test_values_nested_far_deeper_than_protobufs_decoder_allows_are_written() -> None:
+    # The official classes build and serialize a value 300 maps deep (900 messages) but
+    # cannot decode it; the writer keeps a stack of its own and writes the same bytes.
+    expected = AnyValue(string_value="leaf")
+    value: Any = "leaf"
+    for _ in range(300):
+        outer = AnyValue()
+        outer.kvlist_value.values.add(key="k").value.CopyFrom(expected)
+        expected, value = outer, {"k": value}
+    assert any_value_bytes(value) == expected.SerializeToString()
+    for _ in range(5000):  # far beyond the interpreter's recursion limit
+        value = {"k": [value]}
+    assert any_value_bytes(value).endswith(b"\x0a\x04leaf")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import codex_telemetry
-from codex_telemetry import _client
+from codex_telemetry import _client, _gate
 from codex_telemetry._client import Telemetry
 from codex_telemetry._export._base import DeliveryCounters, EventSink
 from codex_telemetry._settings import load_settings
@@ -354,7 +354,7 @@ def test_a_second_shutdown_waits_for_the_first_and_shares_its_result() -> None:
         results: list[bool] = []
         first = threading.Thread(target=lambda: results.append(client.shutdown(timeout=0.3)))
         first.start()
-        while client.enabled and client._routes is not _client._AFTER_SHUTDOWN_ROUTES:
+        while client.enabled and client._routes is not _gate.AFTER_SHUTDOWN_ROUTES:
             time.sleep(0.001)
         started = time.monotonic()
         assert client.flush(timeout=30) is False  # waits for the shutdown, not 30 s

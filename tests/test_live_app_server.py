@@ -156,7 +156,9 @@ def test_real_app_server_turns_reach_the_collector(tmp_path: Path) -> None:
     # The steered turn asked the model twice, but the app-server's running total grew by
     # one request's usage (one usage update, as in e_steer.jsonl): that is the turn's.
     one_request = (1234, 200, 56, 7, 1290)
-    no_usage = (None, None, None, None, None)
+    # A turn that failed before the model answered used nothing: zeros, as the app-server
+    # reports it.
+    no_usage = (0, 0, 0, 0, 0)
     for turn, is_first_turn, steers, tokens, status, error in (
         (first, True, 0, one_request, "completed", None),
         (second, False, 1, one_request, "completed", None),

@@ -17,12 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codex_telemetry._observer import (
-    AppServerObserver,
-    Direction,
-    ObserverStats,
-    classify_rejection,
-)
+from codex_telemetry._observer import AppServerObserver, Direction, ObserverStats
+from codex_telemetry._observer_errors import classify_rejection
 from codex_telemetry.facts import (
     Capabilities,
     ClientInfo,
@@ -58,14 +54,15 @@ from codex_telemetry.facts import (
     TurnSteerRequest,
     TurnSteerResponse,
     TurnTokenUsage,
+    UnknownValue,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "codex-app-server-0.169"
 
 
-def recorded(name: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def recorded(name: str, fixtures: Path = FIXTURES) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(conn, direction, message) of a recording, in seq order, meta lines skipped."""
-    lines = [json.loads(line) for line in (FIXTURES / name).read_text().splitlines()]
+    lines = [json.loads(line) for line in (fixtures / name).read_text().splitlines()]
     for line in sorted(lines, key=lambda item: item["seq"]):
         if line["dir"] == "meta":
             continue
@@ -489,13 +486,15 @@ def test_error_info_with_data_is_passed_through_unchanged() -> None:
         }
     )
     assert facts == [
+        TurnTokenUsage("turn-1", "thr-1", TokenUsage(0, 0, 0, 0, 0)),
         Notification(
             TurnCompletedNotification(
                 "thr-1",
                 Turn("turn-1", "failed", TurnError("bad gateway", info), 10, 11, 900),
             )
-        )
+        ),
     ]
+    assert recorder.observer.stats().unknown_values == {}
 
 
 def test_turn_start_overrides_apply_to_the_turn_and_the_next_ones() -> None:
@@ -642,9 +641,18 @@ def test_thread_configuration_values(config: dict[str, Any], field: str, expecte
     assert getattr(resolved(start_turn(recorder, 2, "turn-1")), field) == expected
 
 
-def test_a_configuration_value_without_a_name_skips_the_resolved_config() -> None:
+def test_a_configuration_value_this_release_does_not_know_is_kept_as_sent() -> None:
     recorder = Recorder()
     started_thread(recorder, approvalPolicy="sometimes")
+    config = resolved(start_turn(recorder, 2, "turn-1"))
+    assert config.approval_policy == UnknownValue("sometimes")
+    stats = recorder.observer.stats()
+    assert (stats.unrecognized, stats.unknown_values) == (0, {"approval_policy": 1})
+
+
+def test_a_configuration_value_without_a_name_skips_the_resolved_config() -> None:
+    recorder = Recorder()
+    started_thread(recorder, approvalPolicy=42)
     facts = start_turn(recorder, 2, "turn-1")
     assert [type(fact) for fact in facts] == [Request, Response]
     assert recorder.observer.stats().unrecognized == 1
@@ -716,12 +724,21 @@ def test_a_turn_with_several_model_requests_reports_their_sum() -> None:
     ]
 
 
-def test_an_interrupted_turn_whose_total_did_not_grow_used_nothing() -> None:
-    # f: the interrupted turn's only update repeats the thread's total (its "last" is the
-    # context estimate after a compaction, not a request's usage).
+def test_an_interrupted_turn_reports_no_usage() -> None:
+    # f: the interrupted turn had a usage update too, but the app-server's own analytics
+    # report an interrupted turn's tokens as null.
     assert token_usages(replay("f_compact_archive_interrupt.jsonl")) == [
         ("749a86", TokenUsage(1234, 200, 56, 7, 1290)),
-        ("a126c1", TokenUsage(0, 0, 0, 0, 0)),
+    ]
+
+
+def test_turns_that_failed_before_the_model_answered_used_zero_tokens() -> None:
+    zero = TokenUsage(0, 0, 0, 0, 0)
+    assert token_usages(replay("d_turn_failed.jsonl")) == [
+        ("f58aae", zero),
+        ("2fe60a", zero),
+        ("fd07d4", zero),
+        ("53ab06", zero),
     ]
 
 
@@ -773,15 +790,28 @@ def test_a_resumed_thread_without_a_restored_total_counts_from_the_first_update(
     ]
 
 
-def test_a_turn_without_usage_updates_has_no_token_usage_fact() -> None:
+def test_a_turn_without_usage_updates_used_zero_tokens() -> None:
     recorder = Recorder()
     started_thread(recorder)
     start_turn(recorder, 2, "turn-1")
     assert recorder.received(completed("turn-1")) == [
-        Notification(TurnCompletedNotification("thr-1", Turn("turn-1", "completed")))
+        TurnTokenUsage("turn-1", "thr-1", TokenUsage(0, 0, 0, 0, 0)),
+        Notification(TurnCompletedNotification("thr-1", Turn("turn-1", "completed"))),
     ]
     # Once completed, the turn is no longer followed.
     assert recorder.received(completed("turn-1")) == []
+
+
+def test_an_interrupted_turn_has_no_token_usage_fact_even_after_updates() -> None:
+    recorder = Recorder()
+    started_thread(recorder)
+    start_turn(recorder, 2, "turn-1")
+    recorder.received(usage_update("turn-1", total=300, last=300))
+    interrupted = completed("turn-1")
+    interrupted["params"]["turn"]["status"] = "interrupted"
+    assert recorder.received(interrupted) == [
+        Notification(TurnCompletedNotification("thr-1", Turn("turn-1", "interrupted")))
+    ]
 
 
 # --- steers --------------------------------------------------------------------------
@@ -1091,6 +1121,13 @@ def test_a_huge_malformed_value_is_not_copied_into_the_log(
     recorder.sent({"id": 1, "method": "thread/start", "params": {}})
     result = thread_result()
     result["thread"]["source"] = {"weird": "x" * 1_000_000}
-    assert recorder.received({"id": 1, "result": result}) == []
+    # A source this release does not know is reported as unknown, and logged briefly.
+    (fact,) = recorder.received({"id": 1, "result": result})
+    assert isinstance(fact, Response)
+    assert isinstance(fact.response, ThreadStartResponse)
+    assert fact.response.thread.source == "unknown"
+    assert recorder.observer.stats().unknown_values == {"session_source": 1}
+    recorder.sent({"id": 3, "method": "turn/start", "params": {"threadId": "thr-1", "input": 0}})
     assert recorder.observer.stats().malformed == 1
+    assert len(caplog.records) == 2
     assert sum(len(record.getMessage()) for record in caplog.records) < 1000

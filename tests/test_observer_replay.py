@@ -16,6 +16,7 @@ start with ``turn/start`` (the review in ``h``, the compaction in ``f``, the sub
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,9 @@ import pytest
 from codex_telemetry._observer import AppServerObserver
 from codex_telemetry._reducer import AnalyticsReducer
 from codex_telemetry.facts import Fact
-from tests.test_observer import recorded
+from tests.test_observer import FIXTURES, recorded
+
+FIXTURES_0171 = FIXTURES.parent / "codex-app-server-0.171"
 
 CLOCK = 1795580000.0
 
@@ -42,7 +45,7 @@ RUNTIME = {
 }
 
 
-def replay(name: str) -> list[dict[str, Any]]:
+def replay(name: str, fixtures: Path = FIXTURES) -> list[dict[str, Any]]:
     """The wire JSON of every event the recording produces."""
     reducer = AnalyticsReducer(clock=lambda: CLOCK)
     events: list[dict[str, Any]] = []
@@ -51,13 +54,14 @@ def replay(name: str) -> list[dict[str, Any]]:
         events.extend(event.to_dict() for event in reducer.ingest(fact))
 
     observers: dict[str, AppServerObserver] = {}
-    for conn, direction, message in recorded(name):
+    for conn, direction, message in recorded(name, fixtures):
         if conn not in observers:
             observers[conn] = AppServerObserver(track=track)
         observers[conn].observe(message, direction)  # type: ignore[arg-type]
     for observer in observers.values():
         stats = observer.stats()
         assert (stats.malformed, stats.unrecognized, stats.track_errors) == (0, 0, 0)
+        assert stats.unknown_values == {}
     return events
 
 
@@ -386,7 +390,7 @@ def test_turns_with_an_image_and_text_only() -> None:
 
 
 def test_failed_turns_keep_their_error_info() -> None:
-    # The model failed before reporting usage: the token counts are null.
+    # The model failed before it answered: as the app-server reports it, zero tokens.
     assert replay("d_turn_failed.jsonl") == [
         {
             "event_type": "codex_thread_initialized",
@@ -440,11 +444,11 @@ def test_failed_turns_keep_their_error_info() -> None:
                 "subagent_tool_call_count": None,
                 "web_search_count": None,
                 "image_generation_count": None,
-                "input_tokens": None,
-                "cached_input_tokens": None,
-                "output_tokens": None,
-                "reasoning_output_tokens": None,
-                "total_tokens": None,
+                "input_tokens": 0,
+                "cached_input_tokens": 0,
+                "output_tokens": 0,
+                "reasoning_output_tokens": 0,
+                "total_tokens": 0,
                 "duration_ms": 108,
                 "started_at": 1795573869,
                 "completed_at": 1795573869,
@@ -487,11 +491,11 @@ def test_failed_turns_keep_their_error_info() -> None:
                 "subagent_tool_call_count": None,
                 "web_search_count": None,
                 "image_generation_count": None,
-                "input_tokens": None,
-                "cached_input_tokens": None,
-                "output_tokens": None,
-                "reasoning_output_tokens": None,
-                "total_tokens": None,
+                "input_tokens": 0,
+                "cached_input_tokens": 0,
+                "output_tokens": 0,
+                "reasoning_output_tokens": 0,
+                "total_tokens": 0,
                 "duration_ms": 73,
                 "started_at": 1795573871,
                 "completed_at": 1795573871,
@@ -534,11 +538,11 @@ def test_failed_turns_keep_their_error_info() -> None:
                 "subagent_tool_call_count": None,
                 "web_search_count": None,
                 "image_generation_count": None,
-                "input_tokens": None,
-                "cached_input_tokens": None,
-                "output_tokens": None,
-                "reasoning_output_tokens": None,
-                "total_tokens": None,
+                "input_tokens": 0,
+                "cached_input_tokens": 0,
+                "output_tokens": 0,
+                "reasoning_output_tokens": 0,
+                "total_tokens": 0,
                 "duration_ms": 73,
                 "started_at": 1795573872,
                 "completed_at": 1795573872,
@@ -581,11 +585,11 @@ def test_failed_turns_keep_their_error_info() -> None:
                 "subagent_tool_call_count": None,
                 "web_search_count": None,
                 "image_generation_count": None,
-                "input_tokens": None,
-                "cached_input_tokens": None,
-                "output_tokens": None,
-                "reasoning_output_tokens": None,
-                "total_tokens": None,
+                "input_tokens": 0,
+                "cached_input_tokens": 0,
+                "output_tokens": 0,
+                "reasoning_output_tokens": 0,
+                "total_tokens": 0,
                 "duration_ms": 69,
                 "started_at": 1795573874,
                 "completed_at": 1795573874,
@@ -713,7 +717,8 @@ def test_accepted_and_rejected_steers() -> None:
 
 
 def test_a_completed_and_an_interrupted_turn_around_a_compaction() -> None:
-    # The interrupted turn's only usage update repeats the thread's total: zero tokens.
+    # As the app-server reports it, an interrupted turn has null tokens (even though a
+    # usage update came during it).
     assert replay("f_compact_archive_interrupt.jsonl") == [
         {
             "event_type": "codex_thread_initialized",
@@ -814,11 +819,11 @@ def test_a_completed_and_an_interrupted_turn_around_a_compaction() -> None:
                 "subagent_tool_call_count": None,
                 "web_search_count": None,
                 "image_generation_count": None,
-                "input_tokens": 0,
-                "cached_input_tokens": 0,
-                "output_tokens": 0,
-                "reasoning_output_tokens": 0,
-                "total_tokens": 0,
+                "input_tokens": None,
+                "cached_input_tokens": None,
+                "output_tokens": None,
+                "reasoning_output_tokens": None,
+                "total_tokens": None,
                 "duration_ms": 571,
                 "started_at": 1795573901,
                 "completed_at": 1795573902,
@@ -982,6 +987,7 @@ def test_tool_turns_count_every_model_request() -> None:
     ]
 
 
+@pytest.mark.parametrize("fixtures", [FIXTURES, FIXTURES_0171], ids=["0.169", "0.171"])
 @pytest.mark.parametrize(
     "name",
     [
@@ -995,7 +1001,7 @@ def test_tool_turns_count_every_model_request() -> None:
         "h_skill_review_goal.jsonl",
     ],
 )
-def test_raw_lines_give_the_same_events_as_decoded_messages(name: str) -> None:
+def test_raw_lines_give_the_same_events_as_decoded_messages(name: str, fixtures: Path) -> None:
     reducer = AnalyticsReducer(clock=lambda: CLOCK)
     events: list[dict[str, Any]] = []
 
@@ -1003,7 +1009,7 @@ def test_raw_lines_give_the_same_events_as_decoded_messages(name: str) -> None:
         events.extend(event.to_dict() for event in reducer.ingest(fact))
 
     observers: dict[str, AppServerObserver] = {}
-    for conn, direction, message in recorded(name):
+    for conn, direction, message in recorded(name, fixtures):
         observer = observers.setdefault(conn, AppServerObserver(track=track))
         observer.observe(json.dumps(message).encode(), direction)  # type: ignore[arg-type]
-    assert events == replay(name)
+    assert events == replay(name, fixtures)

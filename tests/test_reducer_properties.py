@@ -589,9 +589,9 @@ def check_internal_references(reducer: AnalyticsReducer) -> None:
             connections[turn.connection_id] += 1
         if turn.thread_id is not None:
             threads[turn.thread_id] += 1
-    assert reducer._connection_refs == dict(connections)
-    assert reducer._thread_refs == dict(threads)
-    assert set(reducer._dead_end_turns) <= set(reducer._turns)
+    assert reducer._connections.held() == dict(connections)
+    assert reducer._threads.held() == dict(threads)
+    assert set(reducer._turns.dead_ends()) <= set(reducer._turns)
     assert len(reducer._emitted_turns) <= LIMITS.max_turns
 
 

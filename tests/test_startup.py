@@ -102,7 +102,7 @@ def test_the_facts_import_pydantic_but_build_no_validator(tmp_path: Path) -> Non
         """,
         tmp_path,
     )
-    assert result == {"heavy": [], "classes": 46, "built": []}
+    assert result == {"heavy": [], "classes": 47, "built": []}
 
 
 def test_init_imports_only_the_chosen_exporter(tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ def test_every_fact_type_validates_strictly_and_names_the_field_when_first_built
         """,
         tmp_path,
     )
-    assert len(result) == 46
+    assert len(result) == 47
     assert result["Thread"] == ["created_at", "ephemeral", "id", "source"]
     assert result["TokenUsage"] == [
         "cached_input_tokens",

@@ -1,30 +1,31 @@
-"""OTLP values around the records: attributes as Python values, scope, OTLP/JSON.
+"""OTLP values around the records: attributes as Python values, scope, foreign records.
 
 Every event becomes one log record whose attributes are the event's ``event_params``
 nested as they are, plus ``skill_id``/``skill_name`` for ``skill_invocation``. The
-records themselves are written to protobuf bytes by :mod:`codex_telemetry._export._wire`.
+records themselves are written to protobuf bytes by :mod:`codex_telemetry._export._wire`
+and to OTLP/JSON by :mod:`codex_telemetry._export._json`. Records that other code emitted
+into a provider our exporter serves are read into :class:`RecordFields` first, grouped by
+resource and scope, so that both writers share one reading of the SDK's records.
 """
 
 from __future__ import annotations
 
-import base64
-import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import (
-    InstrumentationScope,
-)
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 
 from codex_telemetry.events import AnalyticsEvent
 
 __all__ = [
     "SEVERITY_NUMBER_INFO",
     "SEVERITY_TEXT_INFO",
+    "RecordFields",
+    "RecordGroup",
     "encode_scope",
     "event_attributes",
-    "request_to_json",
+    "group_records",
 ]
 
 SEVERITY_NUMBER_INFO = 9
@@ -49,23 +50,86 @@ def encode_scope(name: str, version: str | None) -> InstrumentationScope:
     return InstrumentationScope(name=name, version=version or "")
 
 
-def _hex_ids(record: dict[str, Any]) -> None:
-    for key in ("traceId", "spanId"):
-        value = record.get(key)
-        if isinstance(value, str) and value:
-            record[key] = base64.b64decode(value).hex()
+@dataclass(frozen=True, slots=True)
+class RecordFields:
+    """The fields of one OTLP ``LogRecord`` as plain values (zero, empty: not set)."""
+
+    time_unix_nano: int
+    observed_time_unix_nano: int
+    severity_number: int
+    severity_text: str
+    body: Any  # None: no body
+    attributes: Sequence[tuple[str, Any]]
+    dropped_attributes_count: int
+    flags: int
+    trace_id: bytes
+    span_id: bytes
+    event_name: str
 
 
-def request_to_json(request: ExportLogsServiceRequest) -> bytes:
-    """Encode ``request`` as OTLP/JSON.
+@dataclass(frozen=True, slots=True)
+class RecordGroup:
+    """The records of one resource and one instrumentation scope."""
 
-    OTLP/JSON is the protobuf JSON mapping with three changes: field names are
-    lowerCamelCase (the mapping's default), enums are integers, and trace and span ids
-    are hex strings instead of base64.
-    """
-    message = json_format.MessageToDict(request, use_integers_for_enums=True)
-    for resource_logs in message.get("resourceLogs", ()):
-        for scope_logs in resource_logs.get("scopeLogs", ()):
-            for record in scope_logs.get("logRecords", ()):
-                _hex_ids(record)
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    resource_attributes: Sequence[tuple[str, Any]]
+    resource_schema_url: str
+    scope_name: str
+    scope_version: str
+    scope_attributes: Sequence[tuple[str, Any]]
+    scope_schema_url: str
+    records: list[RecordFields]
+
+
+def _record_fields(item: Any) -> RecordFields:
+    record = item.log_record
+    event = getattr(record, "codex_event", None)
+    if isinstance(event, AnalyticsEvent):
+        attributes: Sequence[tuple[str, Any]] = list(event_attributes(event).items())
+    else:
+        attributes = list((record.attributes or {}).items())
+    severity = record.severity_number
+    trace_id = record.trace_id or 0
+    span_id = record.span_id or 0
+    # ``dropped_attributes`` is on the readable record (or, in older SDK releases, on the
+    # record itself).
+    dropped = getattr(item, "dropped_attributes", None)
+    if dropped is None:
+        dropped = getattr(record, "dropped_attributes", 0)
+    return RecordFields(
+        time_unix_nano=record.timestamp or 0,
+        observed_time_unix_nano=record.observed_timestamp or 0,
+        severity_number=int(getattr(severity, "value", severity) or 0),
+        severity_text=record.severity_text or "",
+        body=record.body,
+        attributes=attributes,
+        dropped_attributes_count=int(dropped or 0),
+        flags=int(record.trace_flags or 0),
+        trace_id=trace_id.to_bytes(16, "big") if trace_id else b"",
+        span_id=span_id.to_bytes(8, "big") if span_id else b"",
+        event_name=getattr(record, "event_name", None) or "",
+    )
+
+
+def group_records(items: Iterable[Any]) -> list[RecordGroup]:
+    """Read SDK log records (readable records, or ``LogData`` of older SDK releases)
+    into groups by resource and scope, in order of first appearance."""
+    groups: dict[tuple[int, int], RecordGroup] = {}
+    for item in items:
+        record = item.log_record
+        resource = getattr(item, "resource", None) or getattr(record, "resource", None)
+        scope = item.instrumentation_scope
+        key = (id(resource), id(scope))
+        group = groups.get(key)
+        if group is None:
+            group = RecordGroup(
+                resource_attributes=list(resource.attributes.items()) if resource else [],
+                resource_schema_url=(resource.schema_url if resource else "") or "",
+                scope_name=(scope.name if scope else "") or "",
+                scope_version=(scope.version if scope else "") or "",
+                scope_attributes=list((getattr(scope, "attributes", None) or {}).items()),
+                scope_schema_url=(scope.schema_url if scope else "") or "",
+                records=[],
+            )
+            groups[key] = group
+        group.records.append(_record_fields(item))
+    return list(groups.values())

@@ -10,8 +10,7 @@ from codex_telemetry._export._base import DeliveryCounters, EventSink
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import LoggerProvider
 
-    from codex_telemetry._export._otlp import OTLPHttpLogExporter
-    from codex_telemetry._export._otlp_grpc import OTLPGrpcLogExporter
+    from codex_telemetry._export._otlp import OTLPLogExporter
     from codex_telemetry._settings import TelemetrySettings
 
 __all__ = ["create_sink"]
@@ -89,13 +88,14 @@ def create_sink(
     raise ValueError(f"exporter {kind!r} has no sink")
 
 
-def _otlp_exporter(settings: TelemetrySettings) -> OTLPGrpcLogExporter | OTLPHttpLogExporter:
-    from codex_telemetry._export._otlp import OTLPHttpLogExporter  # noqa: PLC0415
+def _otlp_exporter(settings: TelemetrySettings) -> OTLPLogExporter:
+    from codex_telemetry._export._otlp import (  # noqa: PLC0415
+        OTLPGrpcLogExporter,
+        OTLPHttpLogExporter,
+    )
 
     otlp = settings.otlp
     if otlp.protocol == "grpc":
-        from codex_telemetry._export._otlp_grpc import OTLPGrpcLogExporter  # noqa: PLC0415
-
         return OTLPGrpcLogExporter(
             otlp.endpoint,
             headers=otlp.headers_dict(),

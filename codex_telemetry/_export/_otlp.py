@@ -1,34 +1,35 @@
 """The OTLP sink: each event one OpenTelemetry log record, over gRPC, HTTP/protobuf or HTTP/JSON.
 
 Events go through an OpenTelemetry SDK ``LoggerProvider`` whose batching processor hands
-records to a subclass of the SDK's own OTLP log exporter. The subclasses keep the SDK's
-channel, session and configuration but send each request once per attempt, so that the
-rules of :mod:`codex_telemetry._export._retry` decide about retries, splitting and
-counting. The SDK's ``BatchLogRecordProcessor`` is not used: it cannot count what it
-drops, ignores the flush timeout and waits 30 s on shutdown.
+records to our OTLP log exporter. The exporter is an SDK log record exporter built on
+public ground only: it writes the request itself (protobuf bytes by
+:mod:`codex_telemetry._export._wire`, OTLP/JSON by :mod:`codex_telemetry._export._json`)
+and sends it through a :class:`~codex_telemetry._export._transport.Transport` (HTTP with
+``requests``, or gRPC with the official service definition), so that the rules of
+:mod:`codex_telemetry._export._retry` decide about retries, splitting and counting, and
+only the settings we resolved are used. The SDK's ``BatchLogRecordProcessor`` is not
+used: it cannot count what it drops, ignores the flush timeout and waits 30 s on
+shutdown.
+
+``opentelemetry.sdk._logs`` is where the OpenTelemetry Python SDK keeps its logs signal
+(provider, processors, records, exporters): the leading underscore marks the signal as
+not yet stable, and there is no other module to build on. The names used from it are
+pinned by ``tests/test_export_opentelemetry_surface.py`` and by the supported range in
+``pyproject.toml``.
 """
 
 from __future__ import annotations
 
-import gzip
+import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import Any, Literal
 
-import requests
 from opentelemetry._logs import LogRecord as APILogRecord
 from opentelemetry._logs import NoOpLogger, SeverityNumber
-from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-from opentelemetry.exporter.otlp.proto.http import Compression as OTelHttpCompression
-from opentelemetry.exporter.otlp.proto.http._log_exporter import (
-    OTLPLogExporter as OTelHttpLogExporter,
-)
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope as PB2Scope
 from opentelemetry.sdk._logs import (
     LoggerProvider,
@@ -36,7 +37,7 @@ from opentelemetry.sdk._logs import (
     ReadableLogRecord,
     ReadWriteLogRecord,
 )
-from opentelemetry.sdk._logs.export import LogRecordExportResult
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
@@ -46,17 +47,13 @@ from codex_telemetry._export._encoding import (
     SEVERITY_TEXT_INFO,
     encode_scope,
     event_attributes,
-    request_to_json,
+    group_records,
 )
-from codex_telemetry._export._http import post_with_rules
-from codex_telemetry._export._retry import (
-    Attempt,
-    RetryPolicy,
-    Settlement,
-    StopSignal,
-    deliver,
-)
-from codex_telemetry._export._wire import EncodedRequest, RecordWriter, resource_bytes
+from codex_telemetry._export._http import HttpTransport
+from codex_telemetry._export._json import JsonRecordWriter, group_request_json
+from codex_telemetry._export._retry import RetryPolicy, Settlement, StopSignal
+from codex_telemetry._export._transport import Transport, TransportSender
+from codex_telemetry._export._wire import RecordWriter, group_request_bytes, resource_bytes
 from codex_telemetry._version import __version__
 from codex_telemetry.events import AnalyticsEvent
 
@@ -64,6 +61,7 @@ __all__ = [
     "INSTRUMENTATION_SCOPE",
     "OTLPGrpcLogExporter",
     "OTLPHttpLogExporter",
+    "OTLPLogExporter",
     "OTLPSink",
     "build_resource",
 ]
@@ -74,6 +72,8 @@ INSTRUMENTATION_SCOPE = "codex_telemetry"
 """Name of the instrumentation scope every record is emitted under."""
 
 _USER_AGENT = f"codex-telemetry/{__version__}"
+
+_Record = ReadableLogRecord | ReadWriteLogRecord
 
 
 def build_resource(service_name: str, service_version: str | None) -> Resource:
@@ -117,146 +117,140 @@ class _CountingSettlement:
 
 
 class _RecordEncoder:
-    """Turns batches of SDK log records into export requests.
+    """Turns batches of SDK log records into the body of one export request.
 
-    Our own records are written straight to wire bytes by a :class:`RecordWriter` per
-    resource and scope (which caches encoded attributes); records from elsewhere go
-    through the SDK's encoder.
+    Our own records (one resource, one scope) are written straight from their events by
+    a writer per resource and scope; records from elsewhere are read into plain fields
+    first (:func:`~codex_telemetry._export._encoding.group_records`).
     """
 
-    def __init__(self) -> None:
-        self._writers: dict[tuple[int, int], tuple[Resource, object, RecordWriter]] = {}
+    def __init__(self, json_body: bool) -> None:
+        self._json = json_body
+        self._writers: dict[tuple[int, int], tuple[Resource, object, Any]] = {}
 
-    def _writer(self, resource: Resource, scope: InstrumentationScope | None) -> RecordWriter:
+    def _writer(self, resource: Resource, scope: InstrumentationScope | None) -> Any:
         key = (id(resource), id(scope))
         entry = self._writers.get(key)
         if entry is None or entry[0] is not resource or entry[1] is not scope:
-            writer = RecordWriter(
-                resource_bytes(resource.attributes.items()),
-                (
-                    encode_scope(scope.name, scope.version) if scope is not None else PB2Scope()
-                ).SerializeToString(),
-                resource_schema_url=resource.schema_url or "",
-                scope_schema_url=(scope.schema_url if scope is not None else "") or "",
-            )
+            resource_schema = resource.schema_url or ""
+            scope_schema = (scope.schema_url if scope is not None else "") or ""
+            writer: RecordWriter | JsonRecordWriter
+            if self._json:
+                writer = JsonRecordWriter(
+                    list(resource.attributes.items()),
+                    scope.name if scope is not None else "",
+                    (scope.version if scope is not None else "") or "",
+                    resource_schema_url=resource_schema,
+                    scope_schema_url=scope_schema,
+                )
+            else:
+                writer = RecordWriter(
+                    resource_bytes(resource.attributes.items()),
+                    (
+                        encode_scope(scope.name, scope.version) if scope is not None else PB2Scope()
+                    ).SerializeToString(),
+                    resource_schema_url=resource_schema,
+                    scope_schema_url=scope_schema,
+                )
             entry = (resource, scope, writer)
             self._writers[key] = entry
         return entry[2]
 
-    def encode(self, records: Sequence[ReadableLogRecord | ReadWriteLogRecord]) -> Any:
+    def encode(self, records: Sequence[_Record]) -> bytes:
         first = records[0]
         same_origin = all(
             isinstance(r.log_record, _EventLogRecord)
             and r.resource is first.resource
             and r.instrumentation_scope is first.instrumentation_scope
+            and not (r.instrumentation_scope and r.instrumentation_scope.attributes)
             for r in records
         )
         if not same_origin or first.resource is None:
-            # Records from elsewhere: the SDK's own encoder handles every shape.
-            return encode_logs(records)  # type: ignore[arg-type]
-        return self._writer(first.resource, first.instrumentation_scope).request(
+            groups = group_records(records)
+            return group_request_json(groups) if self._json else group_request_bytes(groups)
+        request = self._writer(first.resource, first.instrumentation_scope).request(
             [(r.log_record.codex_event, r.log_record.timestamp or 0) for r in records]  # type: ignore[attr-defined]
         )
+        return request if self._json else request.SerializeToString()  # type: ignore[no-any-return]
 
 
-def _as_message(request: ExportLogsServiceRequest | EncodedRequest) -> ExportLogsServiceRequest:
-    """The protobuf message of a request (gRPC and OTLP/JSON need one, not bytes)."""
-    return request.message() if isinstance(request, EncodedRequest) else request
+def _partial_rejections(json_body: bool) -> Callable[[str, bytes], int]:
+    """Reads OTLP partial success (records the collector refused) from a response."""
+
+    def rejected(content_type: str, content: bytes) -> int:
+        try:
+            if json_body or content_type.startswith("application/json"):
+                partial = json.loads(content).get("partialSuccess") or {}
+                return int(partial.get("rejectedLogRecords", 0))
+            message = ExportLogsServiceResponse.FromString(content)
+            return int(message.partial_success.rejected_log_records)
+        except Exception:
+            # An answer we cannot read still accepted the request.
+            return 0
+
+    return rejected
 
 
-class _RetryingExporterMixin:
-    """Delivery through :func:`deliver` for an exporter that can make one attempt."""
+class OTLPLogExporter(LogRecordExporter):
+    """An SDK log record exporter that sends OTLP requests through ``transport``.
 
-    _policy: RetryPolicy
-    _request_timeout: float
-    _encoder: _RecordEncoder
+    Each batch is one request (protobuf, or OTLP/JSON with ``json_body``), retried, split
+    and counted by the delivery rules. Usable on any ``LoggerProvider``.
+    """
 
-    def _attempt(self, request: ExportLogsServiceRequest, timeout: float) -> Attempt:
-        raise NotImplementedError
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        json_body: bool = False,
+        timeout: float = 10.0,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self._sender: TransportSender[_Record] = TransportSender(
+            transport,
+            _RecordEncoder(json_body).encode,
+            policy=retry_policy,
+            request_timeout=timeout,
+        )
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._sender.transport!r})"
 
     def export_batch(
-        self,
-        records: Sequence[ReadableLogRecord | ReadWriteLogRecord],
-        settlement: Settlement,
-        stop: StopSignal,
+        self, records: Sequence[_Record], settlement: Settlement, stop: StopSignal
     ) -> None:
         """Deliver ``records``, settling each one; used by the sink's processor."""
         try:
-            request = self._encoder.encode(records)
-        except Exception:
-            records = self._encodable(records, settlement)
-            if not records:
-                return
-            request = self._encoder.encode(records)
-        last: list[Any] = [records, request]
-
-        def send(
-            items: Sequence[ReadableLogRecord | ReadWriteLogRecord], timeout: float
-        ) -> Attempt:
-            # A retry resends the request already encoded for the same items.
-            if last[0] is not items:
-                last[0], last[1] = items, self._encoder.encode(items)
-            return self._attempt(last[1], timeout)
-
-        try:
-            deliver(
-                records,
-                send,
-                settlement,
-                policy=self._policy,
-                request_timeout=self._request_timeout,
-                stop=stop,
-            )
+            self._sender.send_batch(records, settlement, stop)
         except Exception:
             _logger.exception("codex_telemetry: encoding or sending log records failed")
             settlement.dropped(len(records), "internal_error")
 
-    def _encodable(
-        self,
-        records: Sequence[ReadableLogRecord | ReadWriteLogRecord],
-        settlement: Settlement,
-    ) -> list[ReadableLogRecord | ReadWriteLogRecord]:
-        """The records that encode on their own; the others are dropped, not the batch."""
-        kept = []
-        for record in records:
-            try:
-                self._encoder.encode([record])
-            except Exception as error:
-                _logger.warning("codex_telemetry: an event could not be encoded: %s", error)
-                settlement.dropped(1, "encoding_error")
-            else:
-                kept.append(record)
-        return kept
-
-    def _export_once(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        """Export ``batch`` under our retry rules (for use on any ``LoggerProvider``)."""
+        if self._closed:
+            return LogRecordExportResult.FAILURE
         settlement = _CountingSettlement()
         self.export_batch(batch, settlement, StopSignal())
         if settlement.dropped_count:
             return LogRecordExportResult.FAILURE
         return LogRecordExportResult.SUCCESS
 
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Nothing is buffered here: every export call sends before it returns."""
+        return True
 
-def _http_partial_rejections(response: requests.Response, json_body: bool) -> int:
-    if not response.content:
-        return 0
-    try:
-        if json_body or response.headers.get("Content-Type", "").startswith("application/json"):
-            data = response.json()
-            partial = data.get("partialSuccess") or {}
-            return int(partial.get("rejectedLogRecords", 0))
-        message = ExportLogsServiceResponse()
-        message.ParseFromString(response.content)
-        return int(message.partial_success.rejected_log_records)
-    except Exception:
-        return 0
+    def shutdown(self) -> None:
+        """Close the transport; later exports fail. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._sender.close()
 
 
-class OTLPHttpLogExporter(_RetryingExporterMixin, OTelHttpLogExporter):
-    """The SDK's OTLP/HTTP log exporter, sending once per attempt under our retry rules.
-
-    ``json=True`` sends OTLP/JSON (``http/json``), which the SDK does not offer, with the
-    same session, headers, timeout, compression and TLS settings.
-    """
+class OTLPHttpLogExporter(OTLPLogExporter):
+    """OTLP over HTTP: protobuf (``http/protobuf``) or, with ``json=True``, OTLP/JSON."""
 
     def __init__(
         self,
@@ -271,78 +265,55 @@ class OTLPHttpLogExporter(_RetryingExporterMixin, OTelHttpLogExporter):
         client_certificate: Path | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
-        session = requests.Session()
-        super().__init__(
-            endpoint=endpoint,
-            certificate_file=str(certificate) if certificate else None,
-            client_key_file=str(client_key) if client_key else None,
-            client_certificate_file=str(client_certificate) if client_certificate else None,
-            headers=dict(headers or {}),
-            timeout=timeout,
-            compression=OTelHttpCompression.Gzip
-            if compression == "gzip"
-            else OTelHttpCompression.NoCompression,
-            session=session,
-        )
-        # Our settings already resolved the environment: these are the TLS settings.
-        self._verify: bool | str = str(certificate) if certificate else True
-        self._cert: str | tuple[str, str] | None = None
-        if client_certificate is not None:
-            self._cert = (
-                (str(client_certificate), str(client_key))
-                if client_key is not None
-                else str(client_certificate)
-            )
-        self._http_session = session
-        self._url = endpoint
-        self._json = json
-        self._gzip = compression == "gzip"
         request_headers = {key.lower(): value for key, value in (headers or {}).items()}
         request_headers["content-type"] = "application/json" if json else "application/x-protobuf"
         request_headers["user-agent"] = _USER_AGENT
-        if self._gzip:
-            request_headers["content-encoding"] = "gzip"
-        self._request_headers = request_headers
-        self._policy = retry_policy or RetryPolicy()
-        self._request_timeout = timeout
-        self._encoder = _RecordEncoder()
-
-    def _attempt(self, request: ExportLogsServiceRequest, timeout: float) -> Attempt:
-        body = request_to_json(_as_message(request)) if self._json else request.SerializeToString()
-        if self._gzip:
-            body = gzip.compress(body, compresslevel=6)
-        attempt, response = post_with_rules(
-            self._http_session,
-            self._url,
-            body,
-            self._request_headers,
-            timeout,
-            verify=self._verify,
-            cert=self._cert,
+        transport = HttpTransport(
+            endpoint,
+            request_headers,
+            gzip=compression == "gzip",
+            certificate=certificate,
+            client_certificate=client_certificate,
+            client_key=client_key,
+            rejected=_partial_rejections(json),
         )
-        if response is not None and attempt.outcome.value == "ok":
-            return Attempt.ok(_http_partial_rejections(response, self._json))
-        return attempt
-
-    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        """Export ``batch`` under our retry rules (for use on any ``LoggerProvider``)."""
-        return self._export_once(batch)
+        super().__init__(transport, json_body=json, timeout=timeout, retry_policy=retry_policy)
 
 
-if TYPE_CHECKING:
-    from codex_telemetry._export._otlp_grpc import OTLPGrpcLogExporter
+class OTLPGrpcLogExporter(OTLPLogExporter):
+    """OTLP over gRPC (``grpc``).
 
-    _Exporter: TypeAlias = OTLPGrpcLogExporter | OTLPHttpLogExporter
+    ``insecure=None`` means: plaintext for ``http://`` and scheme-less endpoints unless
+    TLS files are given, TLS for ``https://``.
+    """
 
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+        compression: Literal["gzip", "none"] = "gzip",
+        insecure: bool | None = None,
+        certificate: Path | None = None,
+        client_key: Path | None = None,
+        client_certificate: Path | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        # Imported here so that a program exporting over HTTP never loads gRPC (about
+        # 50 ms of init()).
+        from codex_telemetry._export._grpc import GrpcTransport  # noqa: PLC0415
 
-def __getattr__(name: str) -> Any:
-    # The gRPC exporter lives in its own module so that HTTP users never import gRPC
-    # (about 50 ms of init()); it is still importable from here.
-    if name == "OTLPGrpcLogExporter":
-        from codex_telemetry._export import _otlp_grpc  # noqa: PLC0415
-
-        return _otlp_grpc.OTLPGrpcLogExporter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        transport = GrpcTransport(
+            endpoint,
+            headers or {},
+            compression=compression,
+            insecure=insecure,
+            certificate=certificate,
+            client_key=client_key,
+            client_certificate=client_certificate,
+        )
+        super().__init__(transport, timeout=timeout, retry_policy=retry_policy)
 
 
 class _EventRecordProcessor(LogRecordProcessor):
@@ -350,7 +321,7 @@ class _EventRecordProcessor(LogRecordProcessor):
 
     def __init__(
         self,
-        exporter: _Exporter,
+        exporter: OTLPLogExporter,
         delivery: DeliveryCounters,
         *,
         max_queue_size: int,
@@ -412,7 +383,7 @@ class OTLPSink:
         self,
         delivery: DeliveryCounters,
         *,
-        exporter: _Exporter | None = None,
+        exporter: OTLPLogExporter | None = None,
         resource: Resource | None = None,
         logger_provider: LoggerProvider | None = None,
         max_export_queue_size: int = 2048,

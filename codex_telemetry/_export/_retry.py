@@ -127,6 +127,22 @@ class StopSignal:
             self._deadline = min(self._deadline, deadline)
             self._condition.notify_all()
 
+    def wait_for(self, done: Callable[[], bool]) -> bool:
+        """Wait until ``done()`` (checked whenever :meth:`wake` is called) or the deadline;
+        True when done."""
+        with self._condition:
+            while not done():
+                left = self._deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._condition.wait(None if left == math.inf else left)
+            return True
+
+    def wake(self) -> None:
+        """Make :meth:`wait_for` check its condition again."""
+        with self._condition:
+            self._condition.notify_all()
+
     def sleep_until(self, resume: float) -> bool:
         """Sleep until ``resume`` (monotonic); False if the deadline now falls before it."""
         with self._condition:

@@ -19,17 +19,29 @@ from typing import Any, Final
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from codex_telemetry._export._encoding import SEVERITY_NUMBER_INFO, SEVERITY_TEXT_INFO
+from codex_telemetry._export._encoding import (
+    SEVERITY_NUMBER_INFO,
+    SEVERITY_TEXT_INFO,
+    RecordFields,
+    RecordGroup,
+)
 from codex_telemetry.events import AnalyticsEvent, AppServerClient
 from codex_telemetry.facts import RuntimeMetadata
 
-__all__ = ["EncodedRequest", "RecordWriter", "any_value_bytes", "resource_bytes"]
+__all__ = [
+    "EncodedRequest",
+    "RecordWriter",
+    "any_value_bytes",
+    "group_request_bytes",
+    "resource_bytes",
+]
 
 _INT64_MIN: Final = -(1 << 63)
 _INT64_MAX: Final = (1 << 63) - 1
 _UINT64_MASK: Final = (1 << 64) - 1
 _SMALL_VARINTS: Final = tuple(bytes((n,)) for n in range(128))
 _pack_fixed64 = struct.Struct("<Q").pack
+_pack_fixed32 = struct.Struct("<I").pack
 _pack_double = struct.Struct("<d").pack
 
 # Per attribute name, this many distinct values are kept encoded (then the cache starts
@@ -62,9 +74,8 @@ def _key_value_bytes(key: str, value: Any) -> bytes:
     return _field(b"\x0a", key.encode()) + _field(b"\x12", any_value_bytes(value))
 
 
-def any_value_bytes(value: Any) -> bytes:
-    """The ``AnyValue`` message of a wire value: ``None`` the empty value, mappings and
-    dataclasses ``kvlist`` values in key order, sequences arrays."""
+def _scalar_bytes(value: Any) -> bytes | None:
+    """The ``AnyValue`` of a value that holds no other values; None for containers."""
     if value is None:
         return b""
     if isinstance(value, str):
@@ -77,22 +88,73 @@ def any_value_bytes(value: Any) -> bytes:
         return b"\x18" + _varint(value & _UINT64_MASK)
     if isinstance(value, float):
         return b"!" + _pack_double(value)
-    if isinstance(value, tuple | list):
-        return _field(b"\x2a", b"".join(_field(b"\x0a", any_value_bytes(v)) for v in value))
-    if isinstance(value, dict):
-        return _field(
-            b"\x32",
-            b"".join(_field(b"\x0a", _key_value_bytes(str(k), v)) for k, v in value.items()),
-        )
     if isinstance(value, bytes):
         return _field(b"\x3a", value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = [f.name for f in dataclasses.fields(value)]
-        return _field(
-            b"\x32",
-            b"".join(_field(b"\x0a", _key_value_bytes(n, getattr(value, n))) for n in names),
-        )
-    raise TypeError(f"cannot encode a value of type {type(value).__name__} as an OTLP AnyValue")
+    return None
+
+
+class _Container:
+    """A map or array being written: its members, and the fields written so far."""
+
+    __slots__ = ("index", "key", "members", "parts", "tag")
+
+    def __init__(self, value: Any, key: str | None) -> None:
+        self.key = key
+        self.index = 0
+        self.parts: list[bytes] = []
+        if isinstance(value, tuple | list):
+            self.tag = b"\x2a"
+            self.members: list[tuple[str | None, Any]] = [(None, v) for v in value]
+        elif isinstance(value, dict):
+            self.tag = b"\x32"
+            self.members = [(str(k), v) for k, v in value.items()]
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            self.tag = b"\x32"
+            self.members = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+        else:
+            raise TypeError(
+                f"cannot encode a value of type {type(value).__name__} as an OTLP AnyValue"
+            )
+
+    def add(self, key: str | None, any_value: bytes) -> None:
+        if key is None:  # an array's element
+            self.parts.append(_field(b"\x0a", any_value))
+        else:  # a map's KeyValue
+            self.parts.append(
+                _field(b"\x0a", _field(b"\x0a", key.encode()) + _field(b"\x12", any_value))
+            )
+
+    def finish(self) -> bytes:
+        return _field(self.tag, b"".join(self.parts))
+
+
+def any_value_bytes(value: Any) -> bytes:
+    """The ``AnyValue`` message of a wire value: ``None`` the empty value, mappings and
+    dataclasses ``kvlist`` values in key order, sequences arrays.
+
+    Iterative, with a stack of its own: any nesting is written, however deep, without
+    reaching the interpreter's recursion limit.
+    """
+    scalar = _scalar_bytes(value)
+    if scalar is not None:
+        return scalar
+    stack = [_Container(value, None)]
+    while True:
+        top = stack[-1]
+        if top.index < len(top.members):
+            key, member = top.members[top.index]
+            top.index += 1
+            encoded = _scalar_bytes(member)
+            if encoded is None:
+                stack.append(_Container(member, key))
+            else:
+                top.add(key, encoded)
+            continue
+        stack.pop()
+        finished = top.finish()
+        if not stack:
+            return finished
+        stack[-1].add(top.key, finished)
 
 
 def resource_bytes(attributes: Iterable[tuple[str, Any]]) -> bytes:
@@ -259,3 +321,62 @@ class RecordWriter:
             (self._resource_field, _field(b"\x12", b"".join(parts)), self._resource_tail)
         )
         return EncodedRequest(_field(b"\x0a", resource_logs))
+
+
+def _record_fields_bytes(fields: RecordFields) -> bytes:
+    """A ``LogRecord`` message from plain fields, in field-number order; unset fields
+    (zero, empty, a None body) are left out as protobuf does."""
+    parts = []
+    if fields.time_unix_nano:
+        parts.append(b"\x09" + _pack_fixed64(fields.time_unix_nano))
+    if fields.severity_number:
+        parts.append(b"\x10" + _varint(fields.severity_number))
+    if fields.severity_text:
+        parts.append(_field(b"\x1a", fields.severity_text.encode()))
+    if fields.body is not None:
+        parts.append(_field(b"\x2a", any_value_bytes(fields.body)))
+    parts.extend(_field(b"\x32", _key_value_bytes(k, v)) for k, v in fields.attributes)
+    if fields.dropped_attributes_count:
+        parts.append(b"\x38" + _varint(fields.dropped_attributes_count))
+    if fields.flags:
+        parts.append(b"\x45" + _pack_fixed32(fields.flags))
+    if fields.trace_id:
+        parts.append(_field(b"\x4a", fields.trace_id))
+    if fields.span_id:
+        parts.append(_field(b"\x52", fields.span_id))
+    if fields.observed_time_unix_nano:
+        parts.append(b"\x59" + _pack_fixed64(fields.observed_time_unix_nano))
+    if fields.event_name:
+        parts.append(_field(b"\x62", fields.event_name.encode()))
+    return b"".join(parts)
+
+
+def group_request_bytes(groups: Sequence[RecordGroup]) -> bytes:
+    """An ``ExportLogsServiceRequest`` holding one ``ResourceLogs`` per group."""
+    out = []
+    for group in groups:
+        scope = b"".join(
+            (
+                _field(b"\x0a", group.scope_name.encode()) if group.scope_name else b"",
+                _field(b"\x12", group.scope_version.encode()) if group.scope_version else b"",
+                *(_field(b"\x1a", _key_value_bytes(k, v)) for k, v in group.scope_attributes),
+            )
+        )
+        scope_logs = b"".join(
+            (
+                _field(b"\x0a", scope),
+                *(_field(b"\x12", _record_fields_bytes(r)) for r in group.records),
+                _field(b"\x1a", group.scope_schema_url.encode()) if group.scope_schema_url else b"",
+            )
+        )
+        resource_logs = b"".join(
+            (
+                _field(b"\x0a", resource_bytes(group.resource_attributes)),
+                _field(b"\x12", scope_logs),
+                _field(b"\x1a", group.resource_schema_url.encode())
+                if group.resource_schema_url
+                else b"",
+            )
+        )
+        out.append(_field(b"\x0a", resource_logs))
+    return b"".join(out)
