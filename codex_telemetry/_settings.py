@@ -45,6 +45,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from codex_telemetry._errors import ConfigurationError
 from codex_telemetry._version import __version__
 
 __all__ = [
@@ -98,18 +99,6 @@ _OTEL_FALLBACKS: dict[tuple[str, ...], tuple[str, ...]] = {
     },
 }
 _MILLISECOND_PATHS = frozenset({("otlp", "timeout")})
-
-
-class ConfigurationError(ValueError):
-    """A setting has a bad value; raised by ``init()``, never at run time.
-
-    The message names each offending setting and the environment variable it is read
-    from; :attr:`problems` holds one line per setting.
-    """
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems: tuple[str, ...] = tuple(problems)
-        super().__init__("invalid codex_telemetry settings: " + "; ".join(problems))
 
 
 def _variable(path: tuple[str, ...]) -> str:
