@@ -18,6 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks import _startup
+
 _ROOT = Path(__file__).resolve().parent.parent
 _RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -43,10 +45,7 @@ QUICK = Sizes(15, 200, 11, 100_000, 5_000, 2, 300_000, 5, 20)
 
 def run_child(figure: str, side: str, params: dict[str, Any]) -> dict[str, Any]:
     """Run one side of one figure in a fresh process; its JSON result."""
-    if figure == "startup":
-        command = [sys.executable, "-m", "benchmarks._startup", side]
-    else:
-        command = [sys.executable, "-m", "benchmarks._child", figure, side, json.dumps(params)]
+    command = [sys.executable, "-m", "benchmarks._child", figure, side, json.dumps(params)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
     for name in [key for key in env if key.startswith(("CODEX_TELEMETRY_", "OTEL_"))]:
@@ -129,14 +128,8 @@ def measure(sizes: Sizes, compression: str, say: Any) -> dict[str, Any]:
     plain = run_child("memory", "plain", {"events": ours["events_produced"]})
     results["memory"] = {"ours": ours, "plain": plain}
 
-    say("5/6 import and init")
-    startup: dict[str, list[dict[str, Any]]] = {"plain": [], "ours": []}
-    for side in ("plain", "ours"):
-        run_child("startup", side, {})  # warm-up: bytecode compiled, files cached
-    for _ in range(sizes.startup_samples):
-        for side in ("plain", "ours"):
-            startup[side].append(run_child("startup", side, {}))
-    results["startup"] = startup
+    say("5/6 start-up, whole processes, beside sentry_sdk, posthog, logfire, plain OTel")
+    results["startup"] = _startup.measure(sizes.startup_samples, say)
 
     say("6/6 the observer hook")
     results["observer"] = run_child("observer", "ours", {"rounds": sizes.observer_rounds})
@@ -222,24 +215,7 @@ def summarise(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, st
             "yes" if ours_mib <= 50 else "no",
         )
     )
-    startup = results["startup"]
-    imports = {s: _median([r["import_ms"] for r in runs]) for s, runs in startup.items()}
-    inits = {s: _median([r["init_ms"] for r in runs]) for s, runs in startup.items()}
-    heavy = startup["ours"][0]["loaded_after_import"]
-    lazy = not any(loaded for name, loaded in heavy.items() if name != "google.protobuf")
-    rows.append(
-        (
-            "import (ms)",
-            f"{imports['ours']:.0f}",
-            f"{imports['plain']:.0f}",
-            "",
-            "exporters lazy",
-            "yes" if lazy else "no",
-        )
-    )
-    rows.append(
-        ("init() / SDK setup (ms)", f"{inits['ours']:.0f}", f"{inits['plain']:.0f}", "", "", "")
-    )
+    rows += startup_rows(results["startup"])
     observer = results["observer"]
     rows.append(
         (
@@ -315,15 +291,168 @@ def notes(results: dict[str, Any], sizes: Sizes) -> list[str]:
         f"{_nonzero(memory['facts_dropped'])}, events produced {memory['events_produced']:,}, "
         f"exported {memory['events_exported']:,}, dropped {_nonzero(memory['events_dropped'])}."
     )
-    heavy = startup["ours"][0]
-    after_import = sorted(name for name, on in heavy["loaded_after_import"].items() if on)
-    after_init = sorted(name for name, on in heavy["loaded_after_init"].items() if on)
-    out.append(
-        f"import: median of {len(startup['ours'])} fresh processes per side; after "
-        f"'import codex_telemetry' loaded: {after_import or 'none of the exporters'}; "
-        f"after init(): {after_init}."
-    )
+    out += startup_notes(startup)
     return out
+
+
+_PEER_LABELS = {
+    "codex_telemetry": "codex_telemetry",
+    "sentry_sdk": "sentry_sdk",
+    "posthog": "posthog",
+    "logfire": "logfire",
+    "opentelemetry": "plain OTel SDK",
+}
+_FIRST_EVENT = {
+    "sentry_sdk": "capture_message",
+    "posthog": "capture",
+    "logfire": "info",
+    "opentelemetry": "Logger.emit",
+}
+
+
+def _whole(startup: dict[str, Any], side: str, step: str, kind: str = "wall") -> float | None:
+    """The median of one statement's runs, None when its side is not installed."""
+    runs = startup["whole_process_ms"].get(side, {}).get(step, {}).get(kind)
+    return _median(runs) if runs else None
+
+
+def first_fact_ms(startup: dict[str, Any]) -> dict[str, float]:
+    """Fact type -> median ms of its first fact, built and tracked."""
+    runs = startup["first_events"]["codex_telemetry"]
+    return {
+        kind: _median(
+            [
+                r["first_fact_ms"][kind]["build_ms"] + r["first_fact_ms"][kind]["track_ms"]
+                for r in runs
+            ]
+        )
+        for kind in runs[0]["first_fact_ms"]
+    }
+
+
+def first_fact_cpu_ms(startup: dict[str, Any]) -> dict[str, float]:
+    """Fact type -> median CPU ms its first fact took on the caller's thread."""
+    runs = startup["first_events"]["codex_telemetry"]
+    return {
+        kind: _median([r["first_fact_ms"][kind]["thread_cpu_ms"] for r in runs])
+        for kind in runs[0]["first_fact_ms"]
+    }
+
+
+def first_fact_gc_ms(startup: dict[str, Any]) -> dict[str, float]:
+    """Fact type -> median ms of garbage collection during its first fact."""
+    runs = startup["first_events"]["codex_telemetry"]
+    return {
+        kind: _median([r["first_fact_ms"][kind]["gc_ms"] for r in runs])
+        for kind in runs[0]["first_fact_ms"]
+    }
+
+
+def _first_event_ms(startup: dict[str, Any], side: str) -> float | None:
+    runs = startup["first_events"].get(side)
+    return _median([r["first_event_ms"] for r in runs]) if runs else None
+
+
+def _ms(value: float | None, digits: int = 0) -> str:
+    return "not installed" if value is None else f"{value:,.{digits}f}"
+
+
+def startup_rows(startup: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """The start-up rows of the main table, each against its target."""
+    ours_import = _whole(startup, "codex_telemetry", "import")
+    ours_init = _whole(startup, "codex_telemetry", "import + init")
+    sentry = _whole(startup, "sentry_sdk", "import")
+    logfire = _whole(startup, "logfire", "import")
+    assert ours_import is not None and ours_init is not None
+    first = first_fact_ms(startup)
+    slowest = max(first, key=first.__getitem__)
+    plain_first = _first_event_ms(startup, "opentelemetry")
+    return [
+        (
+            "import, whole process (ms)",
+            _ms(ours_import),
+            _ms(_whole(startup, "opentelemetry", "import")),
+            "n/a" if sentry is None else f"{_ratio(ours_import, sentry):.2f}x sentry_sdk",
+            "<= 0.5x import sentry_sdk",
+            "n/a" if sentry is None else ("yes" if ours_import * 2 <= sentry else "no"),
+        ),
+        (
+            "import + init() from the environment, OTLP/HTTP, whole process (ms)",
+            _ms(ours_init),
+            _ms(_whole(startup, "opentelemetry", "import + init")),
+            "n/a" if logfire is None else f"{_ratio(ours_init, logfire):.2f}x import logfire",
+            "<= import logfire",
+            "n/a" if logfire is None else ("yes" if ours_init <= logfire else "no"),
+        ),
+        (
+            f"first fact of a type, built + tracked, slowest of {len(first)} (ms)",
+            f"{first[slowest]:.1f} ({slowest}; caller CPU "
+            f"{first_fact_cpu_ms(startup)[slowest]:.1f}, of which garbage collection "
+            f"{first_fact_gc_ms(startup)[slowest]:.1f})",
+            _ms(plain_first, 2),
+            "",
+            "< 5",
+            "yes" if first[slowest] < 5 else "no",
+        ),
+    ]
+
+
+def startup_table(startup: dict[str, Any]) -> str:
+    """Every side's start-up, whole processes (medians), as a Markdown table."""
+    sides = list(_PEER_LABELS)
+    lines = [
+        "| statement | " + " | ".join(_PEER_LABELS[side] for side in sides) + " |",
+        "|" + "---|" * (len(sides) + 1),
+    ]
+    present = startup["installed"]
+    for step, label in (("import", "import"), ("import + init", "import + init()")):
+        for kind, unit in (("wall", "ms"), ("cpu", "CPU ms")):
+            cells = [
+                ("n/a" if value is None else f"{value:,.0f}") if present[side] else "not installed"
+                for side in sides
+                for value in [_whole(startup, side, step, kind)]
+            ]
+            lines.append(f"| {label} ({unit}) | " + " | ".join(cells) + " |")
+    first = first_fact_ms(startup)
+    slowest = max(first.values())
+    cells = [f"{slowest:.1f} (slowest fact type)"]
+    for side in sides[1:]:
+        value = _first_event_ms(startup, side)
+        cells.append(_ms(value, 2) + ("" if value is None else f" ({_FIRST_EVENT[side]})"))
+    lines.append("| first event after init, in process (ms) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def startup_notes(startup: dict[str, Any]) -> list[str]:
+    """How the start-up figures were taken, and what the package loaded when."""
+    python = _whole(startup, "python", "interpreter")
+    facts = _whole(startup, "codex_telemetry", "import facts")
+    first = first_fact_ms(startup)
+    cpu = first_fact_cpu_ms(startup)
+    collected = first_fact_gc_ms(startup)
+    probe = startup["first_events"]["codex_telemetry"][0]
+    after_import = sorted(name for name, on in probe["loaded_after_import"].items() if on)
+    after_init = sorted(name for name, on in probe["loaded_after_init"].items() if on)
+    missing = [name for name, present in startup["installed"].items() if not present]
+    return [
+        f"start-up: each statement run as 'python -c' {startup['samples']} times, interleaved, "
+        f"after a warm-up; wall from process start to exit, medians; the interpreter alone "
+        f"{_ms(python)} ms; 'from codex_telemetry import facts' {_ms(facts)} ms; init() reads "
+        "the environment (OTLP/HTTP to a closed loopback port); codex_telemetry's runs disable "
+        "logfire's pydantic plugin (PYDANTIC_DISABLE_PLUGINS=logfire-plugin), which pydantic "
+        "would otherwise import with the first model built; "
+        + (f"not installed: {', '.join(missing)}." if missing else "every peer installed."),
+        "first fact of each type after init(), built (nested values included) and tracked, "
+        "median ms, wall / CPU of the calling thread / garbage collection meanwhile, in "
+        "session order (the first starts the worker): "
+        + ", ".join(
+            f"{kind} {ms:.1f} / {cpu[kind]:.1f} / {collected[kind]:.1f}"
+            for kind, ms in first.items()
+        )
+        + ".",
+        f"after 'import codex_telemetry' loaded: {after_import or 'none of them'}; "
+        f"after init(): {after_init}.",
+    ]
 
 
 def table(rows: list[tuple[str, str, str, str, str, str]]) -> str:
@@ -370,6 +499,8 @@ def main() -> None:
     )
     print()
     print(table(rows))
+    print()
+    print(startup_table(results["startup"]))
     print()
     for line in notes(results, sizes):
         print(f"- {line}")

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import math
+import threading
 import typing
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationError
-from pydantic.dataclasses import dataclass, is_pydantic_dataclass
+from pydantic.dataclasses import dataclass, is_pydantic_dataclass, rebuild_dataclass
 
 __all__ = [
     "CODEX_ERROR_INFO_MAX_BYTES",
@@ -106,8 +108,9 @@ __all__ = [
 ]
 
 # Strict: a string is never coerced into an int, nor an int into a bool. Facts come from
-# program code, where a coercion would hide a bug rather than help.
-_STRICT = ConfigDict(strict=True, frozen=True)
+# program code, where a coercion would hide a bug rather than help. Each validator is
+# built with the first fact of its type, not at import (see _build_on_first_use).
+_STRICT = ConfigDict(strict=True, frozen=True, defer_build=True)
 
 _T = TypeVar("_T")
 
@@ -829,7 +832,63 @@ def _name_positional_errors(cls: type) -> None:
     cls.__init__ = init  # type: ignore[misc]
 
 
+# --- validators built on first use ---------------------------------------------------
+
+
+_build_lock = threading.Lock()
+
+
+def _build_on_first_use(cls: type) -> None:
+    """Build the validator of ``cls`` when its first fact is built, not at import.
+
+    ``import codex_telemetry.facts`` then costs a fraction of building every validator,
+    and a program pays, once, only for the fact types it uses. Building installs an
+    ``__init__`` and a signature of pydantic's own: the class's ``__init__`` (which names
+    positional arguments in errors) and its field signature are put back.
+    """
+    init = cls.__init__  # type: ignore[misc]
+    signature = _signature(cls)
+
+    @functools.wraps(init)
+    def build_then_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        with _build_lock:
+            if cls.__init__ is build_then_init:  # type: ignore[misc]
+                _build(cls)
+                cls.__init__ = init  # type: ignore[misc]
+                cls.__signature__ = signature  # type: ignore[attr-defined]
+        init(self, *args, **kwargs)
+
+    cls.__init__ = build_then_init  # type: ignore[misc]
+    cls.__signature__ = signature  # type: ignore[attr-defined]
+
+
+def _build(cls: type) -> None:
+    # A frame of its own: pydantic also resolves annotations in its caller's namespace.
+    rebuild_dataclass(cls)
+
+
+def _signature(cls: type) -> inspect.Signature:
+    """The dataclass ``__init__`` signature, as pydantic renders it (``Any`` unquoted)."""
+    return inspect.Signature(
+        [
+            inspect.Parameter(
+                field.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=(
+                    inspect.Parameter.empty
+                    if field.default is dataclasses.MISSING
+                    else field.default
+                ),
+                annotation=Any if field.type == "Any" else field.type,
+            )
+            for field in dataclasses.fields(cls)
+        ],
+        return_annotation=None,
+    )
+
+
 for _value in list(globals().values()):
     if isinstance(_value, type) and is_pydantic_dataclass(_value):
         _name_positional_errors(_value)
+        _build_on_first_use(_value)
 del _value

@@ -17,4 +17,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(_PREFIXES) or name in _NAMES:
             monkeypatch.delenv(name)
+    # A pydantic plugin installed beside the package (logfire's, which the benchmarks'
+    # 'bench' extra brings) is imported with the first model a process builds, with all
+    # of its package: the tests, and the processes they start, run the SDK alone.
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "__all__")
     yield

@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
-from benchmarks import _workload
-from benchmarks.__main__ import Sizes, measure, notes, summarise, table
+from benchmarks import _startup, _workload
+from benchmarks.__main__ import Sizes, measure, notes, startup_table, summarise, table
 
 TINY = Sizes(
     caller_rounds=3,
@@ -57,17 +57,54 @@ def test_every_figure_runs_and_both_sides_deliver_everything() -> None:
     counted = memory["facts_accepted"] + memory["facts_deduplicated"]
     assert counted + sum(memory["facts_dropped"].values()) == tracked
     assert memory["events_exported"] == 0  # the collector is down
-    startup = results["startup"]["ours"][0]
-    assert not startup["loaded_after_import"]["codex_telemetry._export._otlp"]
-    assert startup["loaded_after_init"]["codex_telemetry._export._otlp"]
-    assert not startup["loaded_after_init"]["grpc"]  # an HTTP exporter never imports gRPC
+    startup = results["startup"]
+    [ours] = startup["first_events"]["codex_telemetry"]
+    assert not any(ours["loaded_after_import"].values())  # not even pydantic
+    assert ours["loaded_after_init"]["codex_telemetry._export._otlp"]
+    assert not ours["loaded_after_init"]["grpc"]  # an HTTP exporter never imports gRPC
+    assert ours["facts_accepted"] == len(ours["first_fact_ms"]) == 15  # one of each type
+    for side, present in startup["installed"].items():
+        steps = startup["whole_process_ms"].get(side, {})
+        assert sorted(steps) == (sorted(_steps(side)) if present else []), side
+        for figures in steps.values():
+            assert len(figures["wall"]) == TINY.startup_samples
     assert results["observer"]["facts_per_replay"] > 0
     assert results["observer"]["hook_ns_per_message"] is not None  # openai-codex is installed
 
     rows = summarise(results)
     rendered = table(rows)
-    assert len(rows) == 12
+    assert len(rows) == 13
     assert "openai-codex hook beyond the observer (ns/message)" in rendered
+    assert "import + init() from the environment, OTLP/HTTP, whole process (ms)" in rendered
     assert len(rendered.splitlines()) == 2 + len(rows)
     assert "delivered events per second" in rendered
-    assert len(notes(results, TINY)) == 6
+    assert len(notes(results, TINY)) == 8
+    peers = startup_table(startup)
+    assert len(peers.splitlines()) == 2 + 5
+    assert "not installed" not in peers or not all(startup["installed"].values())
+
+    # A peer that is absent is said to be, and its targets are not judged.
+    absent = {
+        **startup,
+        "installed": {**startup["installed"], "sentry_sdk": False, "logfire": False},
+        "whole_process_ms": {
+            side: steps
+            for side, steps in startup["whole_process_ms"].items()
+            if side not in {"sentry_sdk", "logfire"}
+        },
+        "first_events": {
+            side: runs
+            for side, runs in startup["first_events"].items()
+            if side not in {"sentry_sdk", "logfire"}
+        },
+    }
+    rows = summarise({**results, "startup": absent})
+    import_row, init_row = rows[7], rows[8]
+    assert (import_row[3], import_row[5], init_row[3], init_row[5]) == ("n/a",) * 4
+    header, _, *lines = startup_table(absent).splitlines()
+    sentry = header.split(" | ").index("sentry_sdk")
+    assert {line.split(" | ")[sentry] for line in lines} == {"not installed"}
+
+
+def _steps(side: str) -> list[str]:
+    return [step for (name, step) in _startup.STATEMENTS if name == side]

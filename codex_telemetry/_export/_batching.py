@@ -302,31 +302,39 @@ class BatchingSink:
 
 
 def report_undelivered(delivery: DeliveryCounters) -> None:
-    """Say once, at exit, how many events were not delivered and why, and how many were
-    still unanswered (so may have arrived)."""
+    """Say once, at exit, how many events were not delivered and why (and where they were
+    going, and the facts dropped, when the client said so in ``delivery.context``), and
+    how many were sent but still unanswered at the deadline (so may have arrived)."""
     dropped = delivery.dropped.snapshot()
     total = sum(dropped.values())
     unanswered = delivery.in_flight_at_exit.value
-    reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items()))
-    if total and unanswered:
+    if not total and not unanswered:
+        return
+    context = delivery.context
+    where = f" to {context.destination}" if context.destination else ""
+    facts = {}
+    if context.facts_dropped is not None:
+        facts = {reason: n for reason, n in context.facts_dropped().items() if n}
+    also = ""
+    if facts:
+        listed = ", ".join(f"{reason}: {count}" for reason, count in sorted(facts.items()))
+        also = f", and {sum(facts.values())} facts were dropped ({listed})"
+    maybe = "sent but not answered before the shutdown deadline: they may have arrived"
+    if total:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items()))
         _logger.warning(
-            "codex_telemetry: %d analytics events were not delivered (%s), and %d were sent "
-            "but not answered before the shutdown deadline: they may have arrived; "
+            "codex_telemetry: %d analytics events were not delivered%s (%s)%s%s; "
             "your program is unaffected",
             total,
+            where,
             reasons,
-            unanswered,
+            f", and {unanswered} were {maybe}" if unanswered else "",
+            also,
         )
-    elif total:
+    else:
         _logger.warning(
-            "codex_telemetry: %d analytics events were not delivered (%s); "
-            "your program is unaffected",
-            total,
-            reasons,
-        )
-    elif unanswered:
-        _logger.warning(
-            "codex_telemetry: %d analytics events were sent but not answered before the "
-            "shutdown deadline: they may have arrived; your program is unaffected",
+            "codex_telemetry: %d analytics events were %s%s; your program is unaffected",
             unanswered,
+            maybe.replace("sent", f"sent{where}", 1),
+            also,
         )
