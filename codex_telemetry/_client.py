@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from opentelemetry.sdk._logs import LoggerProvider
 
+    from codex_telemetry._hooks import EventHooks
     from codex_telemetry._init_options import InitOptions
     from codex_telemetry._reducer import AnalyticsReducer
     from codex_telemetry._settings import TelemetrySettings
@@ -117,6 +118,7 @@ class Telemetry(Gate):
             reducer_factory=self._reducer_factory,
             errors=errors,
         )
+        worker.hooks = _setup.event_hooks(self._settings, errors)
         self._reset_gate(worker, errors)
 
     # --- public -------------------------------------------------------------------------
@@ -205,6 +207,7 @@ class Telemetry(Gate):
             events_dropped=MappingProxyType(events_dropped),
             reducer_evicted=evicted,
             internal_errors=self._errors.count,
+            **_hook_counts(worker.hooks),
         )
 
     def __repr__(self) -> str:
@@ -257,6 +260,16 @@ class Telemetry(Gate):
                     _setup.uninstrument(name)
         finally:
             self._instrumented.clear()
+
+
+def _hook_counts(hooks: EventHooks | None) -> dict[str, int]:
+    if hooks is None:
+        return {}
+    return {
+        "events_filtered_by_type": hooks.filtered.value,
+        "events_dropped_by_before_send": hooks.dropped.value,
+        "before_send_errors": hooks.failed.value,
+    }
 
 
 def _delivery_of(sink: EventSink | None) -> DeliveryCounters:
@@ -329,6 +342,11 @@ def init(
         reducer.max_pending_requests: int = 4096
         reducer.max_turns: int = 4096
         reducer.idle_seconds: float = 86400.0 (state untouched this long may be evicted)
+        event_types.include: event types to send, none other (a list, or a JSON array or
+            comma list in the variable); default every type
+        event_types.exclude: event types not to send (same forms); default none
+        before_send: a function of each event's wire dict, set in code only, returning
+            the dict (changed or not) to send or None to drop the event
 
     Raises :class:`ConfigurationError` for a bad setting, naming it and its variable.
     """

@@ -108,7 +108,8 @@ class TelemetryStats:
     ``empty``, ``disabled``, ``reentrant`` (tracked from inside the SDK's own worker),
     ``no_worker`` (the worker thread could not be started)."""
     events_produced: int = 0
-    """Events the reducer produced."""
+    """Events the reducer produced that the event type filter and ``before_send`` let
+    through (what was handed to the sink)."""
     events_exported: int = 0
     """Events the sink delivered."""
     events_dropped: Mapping[str, int] = field(default_factory=_empty)
@@ -117,6 +118,13 @@ class TelemetryStats:
     """Reducer state evicted to keep memory bounded, by kind."""
     internal_errors: int = 0
     """Faults caught inside the SDK (each logged; the host program is unaffected)."""
+    events_filtered_by_type: int = 0
+    """Events of a type ``event_types`` excludes; not sent, not in ``events_produced``."""
+    events_dropped_by_before_send: int = 0
+    """Events ``before_send`` returned None for; not sent, not in ``events_produced``."""
+    before_send_errors: int = 0
+    """Events ``before_send`` raised on, or returned something that is not a wire event
+    for; each was sent unchanged (and the fault is counted in ``internal_errors``)."""
 
     def __post_init__(self) -> None:
         # Plain copies, whatever mapping the snapshot was built from: a read-only view
