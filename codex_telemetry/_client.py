@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from codex_telemetry import _lifecycle, _setup
 from codex_telemetry._export._base import DeliveryCounters, EventSink
@@ -83,6 +83,7 @@ class Telemetry(Gate):
         if sink_factory is None and sink is None:
             sink_factory = _setup.default_sink_factory(self._settings, logger_provider)
         self._sink_factory = sink_factory if sink is None else None
+        self._sink_name = type(sink).__name__ if sink is not None else None
         self._reducer_factory = reducer_factory or _setup.default_reducer_factory(self._settings)
         self._max_queue = self._settings.max_queue_size
         self._instrumented: list[str] = []
@@ -214,6 +215,8 @@ class Telemetry(Gate):
         state = "shut down" if self._routes is AFTER_SHUTDOWN_ROUTES else "running"
         if not self._active:
             state = "disabled"
+        if self._sink_name is not None:  # the exporter setting did not choose the sink
+            return f"<Telemetry sink={self._sink_name} {state}>"
         return f"<Telemetry exporter={self._settings.exporter!r} {state}>"
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -282,6 +285,17 @@ def _delivery_of(sink: EventSink | None) -> DeliveryCounters:
 
 _default: Telemetry | None = None
 _default_lock = threading.Lock()
+
+
+class _Capture(Protocol):
+    def init(
+        self, overrides: Mapping[str, Any], instrument: Sequence[str], logger_provider: object
+    ) -> Telemetry: ...
+
+
+_capture: _Capture | None = None
+"""Set by ``codex_telemetry.testing.capture_events()`` while it lasts: ``init()`` then
+builds a client that reports to the capture, never to a real sink."""
 
 
 def init(
@@ -358,6 +372,9 @@ def init(
     )
 
     names = (instrument,) if isinstance(instrument, str) else tuple(instrument)
+    capture = _capture
+    if capture is not None:  # inside codex_telemetry.testing.capture_events()
+        return capture.init(overrides, names, logger_provider)
     settings = load_settings(**overrides)
     check_logger_provider(settings, overrides, given=logger_provider is not None)
     _setup.check_instrumentation_names(names)
