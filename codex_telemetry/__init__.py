@@ -1,7 +1,7 @@
 """Codex app-server product analytics for Python programs, exported over OpenTelemetry."""
 
 from codex_telemetry import events, facts
-from codex_telemetry._client import Telemetry, init, shutdown, track_fact
+from codex_telemetry._client import Telemetry, ashutdown, init, shutdown, track_fact
 from codex_telemetry._observer import AppServerObserver
 from codex_telemetry._reducer import AnalyticsReducer, ReducerLimits
 from codex_telemetry._settings import ConfigurationError, TelemetrySettings
@@ -20,6 +20,7 @@ __all__ = [
     "TelemetrySettings",
     "TelemetryStats",
     "__version__",
+    "ashutdown",
     "events",
     "facts",
     "init",

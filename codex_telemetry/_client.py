@@ -43,7 +43,14 @@ if TYPE_CHECKING:
     from codex_telemetry._settings import TelemetrySettings
     from codex_telemetry.facts import Fact
 
-__all__ = ["GENERAL_ANALYTICS_FACTS", "Telemetry", "init", "shutdown", "track_fact"]
+__all__ = [
+    "GENERAL_ANALYTICS_FACTS",
+    "Telemetry",
+    "ashutdown",
+    "init",
+    "shutdown",
+    "track_fact",
+]
 
 _logger = logging.getLogger(__name__)
 _get_ident = threading.get_ident
@@ -148,6 +155,20 @@ class Telemetry(Gate):
         if not self._worker.reach(Marker(stop=False), timeout):
             return False
         return self._worker.flush_sink(max(0.0, deadline - time.monotonic()))
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        """:meth:`flush` for asyncio programs: the wait runs in a thread, so the event loop
+        keeps serving other tasks meanwhile."""
+        import asyncio  # noqa: PLC0415 - only asyncio programs pay for it
+
+        return await asyncio.to_thread(self.flush, timeout)
+
+    async def ashutdown(self, timeout: float | None = None) -> bool:
+        """:meth:`shutdown` for asyncio programs: the wait runs in a thread, so the event
+        loop keeps serving other tasks meanwhile."""
+        import asyncio  # noqa: PLC0415 - only asyncio programs pay for it
+
+        return await asyncio.to_thread(self.shutdown, timeout)
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush, then stop the worker and the sink; True when everything was delivered.
@@ -428,6 +449,13 @@ def shutdown(timeout: float | None = None) -> bool:
     """Shut the default client down (see :meth:`Telemetry.shutdown`); True without one."""
     client = _default
     return True if client is None else client.shutdown(timeout)
+
+
+async def ashutdown(timeout: float | None = None) -> bool:
+    """:func:`shutdown` for asyncio programs (``await codex_telemetry.ashutdown()``): the
+    wait runs in a thread, so the event loop keeps serving other tasks meanwhile."""
+    client = _default
+    return True if client is None else await client.ashutdown(timeout)
 
 
 def _swap_default(client: Telemetry | None) -> Telemetry | None:
