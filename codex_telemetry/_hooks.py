@@ -216,18 +216,29 @@ def event_from_wire(wire: Any, original: AnalyticsEvent) -> AnalyticsEvent:
     )
     if not same_shape:
         extra = tuple(key for key in wire if key not in ("event_type", "event_params"))
-        cls = _shape_class(event_type, extra, tuple(params))
-        top, names = extra, _field_names(cls)
-    values: dict[str, Any] = {}
-    for name in names:
-        value = wire[name] if name in top else params[name]
-        if same_shape and type(value) not in _SCALARS:
-            old = getattr(original, name)
-            # An unchanged sub-object stays the very object: the encoders share its bytes.
-            if to_wire(old) == value:
-                value = old
-        values[name] = value
+        shaped = _shape_class(event_type, extra, tuple(params))
+        return shaped(**{name: wire[name] for name in extra}, **params)
+    values = dict(params)
+    for name in top:
+        values[name] = wire[name]
+    for name in _structured_fields(cls):
+        old = getattr(original, name)
+        # An unchanged sub-object stays the very object: the encoders share its bytes.
+        if values[name] is not old and _wire_of(old) == values[name]:
+            values[name] = old
     return cls(**values)
+
+
+_structured: dict[type, tuple[str, ...]] = {}
+
+
+def _structured_fields(cls: type) -> tuple[str, ...]:
+    """The fields of ``cls`` whose wire form is not the value itself (objects, lists)."""
+    names = _structured.get(cls)
+    if names is None:
+        fields = dataclasses.fields(cls)
+        names = _structured[cls] = tuple(f.name for f in fields if not _holds_scalar(f.type))
+    return names
 
 
 _names: dict[type, tuple[str, ...]] = {}

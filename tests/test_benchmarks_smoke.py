@@ -23,6 +23,7 @@ TINY = Sizes(
     memory_facts=3000,
     startup_samples=1,
     observer_rounds=1,
+    hook_rounds=1,
 )
 
 
@@ -64,10 +65,14 @@ def test_every_figure_runs_and_both_sides_deliver_everything() -> None:
     assert results["observer"]["facts_per_replay"] > 0
     assert results["observer"]["hook_ns_per_message"] is not None  # openai-codex is installed
 
+    assert results["hooks"]["events"] > 0
+    assert "codex_turn_event" in results["hooks"]["identity_ns_by_event_type"]
+
     rows = summarise(results)
     rendered = table(rows)
-    assert len(rows) == 12
+    assert len(rows) == 13  # 12, and before_send
+    assert "before_send returning its argument (ns/event)" in rendered
     assert "openai-codex hook beyond the observer (ns/message)" in rendered
     assert len(rendered.splitlines()) == 2 + len(rows)
     assert "delivered events per second" in rendered
-    assert len(notes(results, TINY)) == 6
+    assert len(notes(results, TINY)) == 7
