@@ -338,7 +338,9 @@ def init(
     exporter (refused with another exporter); its processors and resource replace the
     ``otlp.*``, export batching and service settings, and a warning names those given.
     ``instrument``: names of instrumentations to switch on (``"openai_codex"``).
-    Calling ``init()`` again shuts the previous client down first.
+    Calling ``init()`` again shuts the previous client down first. Inside
+    ``codex_telemetry.testing.capture_events()`` (or the ``codex_telemetry_events``
+    fixture) the client reports to the capture's in-memory sink instead of an exporter.
 
     Settings:
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import keyword
-import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -27,8 +26,6 @@ if TYPE_CHECKING:
     from codex_telemetry._internal_errors import InternalErrors
 
 __all__ = ["EVENT_TYPES", "EventHooks", "event_from_wire", "wire_dict"]
-
-_logger = logging.getLogger(__name__)
 
 
 def _event_types() -> frozenset[str]:

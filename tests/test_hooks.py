@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -85,7 +85,7 @@ def redact_model_drop_hooks(event: dict[str, Any]) -> dict[str, Any] | None:
     return event
 
 
-THREAD_REDACTED = {
+THREAD_REDACTED: dict[str, Any] = {
     "event_type": "codex_thread_initialized",
     "event_params": {
         "thread_id": "thread-1",
@@ -374,3 +374,36 @@ def test_a_client_without_hooks_has_no_hook_stage() -> None:
         assert capture.telemetry._worker.hooks is None
     with capture_events(event_types__exclude=[]) as capture:
         assert capture.telemetry._worker.hooks is None
+
+
+def reshape_and_redact_runtime(event: dict[str, Any]) -> dict[str, Any]:
+    params = event["event_params"]
+    params["runtime"]["runtime_os_version"] = None  # a nested value, changed in place
+    del params["created_at"]
+    params["team"] = "blue"
+    return event
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+@pytest.mark.usefixtures("no_default_client")
+def test_the_otlp_encoders_send_a_changed_shape_and_nested_value(
+    protocol: Literal["http/protobuf", "http/json"],
+) -> None:
+    with HttpReceiver() as receiver:
+        telemetry = codex_telemetry.init(
+            exporter="otlp",
+            otlp__endpoint=receiver.url(),
+            otlp__protocol=protocol,
+            general_analytics=True,
+            event_types__include=["codex_thread_initialized"],
+            before_send=reshape_and_redact_runtime,
+        )
+        report_session()
+        assert telemetry.shutdown(10)
+    [record] = [record for received in receiver.received for record in plain_records(received)]
+    expected: dict[str, Any] = dict(THREAD_REDACTED["event_params"])
+    del expected["created_at"]
+    expected["model"] = "gpt-5"
+    expected["runtime"] = {**expected["runtime"], "runtime_os_version": None}
+    expected["team"] = "blue"
+    assert (record.event_name, record.attributes) == ("codex_thread_initialized", expected)
