@@ -37,6 +37,7 @@ class Sizes:
     memory_facts: int
     startup_samples: int
     observer_rounds: int
+    hook_rounds: int = 30
 
 
 FULL = Sizes(100, 200, 41, 100_000, 20_000, 5, 1_000_000, 9, 60)
@@ -106,16 +107,16 @@ def measure(sizes: Sizes, compression: str, say: Any) -> dict[str, Any]:
     """Every figure, both sides, each in its own process."""
     results: dict[str, Any] = {}
 
-    say("1/6 caller cost of track_fact and Logger.emit")
+    say("1/7 caller cost of track_fact and Logger.emit")
     caller = {"turns": sizes.caller_turns, "rounds": sizes.caller_rounds}
     caller["compression"] = compression  # type: ignore[assignment]
     results["caller"] = {side: run_child("caller", side, caller) for side in ("plain", "ours")}
 
-    say("2/6 disabled and flag-filtered track_fact")
+    say("2/7 disabled and flag-filtered track_fact")
     gates = {"rounds": sizes.gate_rounds, "calls": sizes.gate_calls}
     results["gates"] = {side: run_child("gates", side, gates) for side in ("disabled", "filtered")}
 
-    say("3/6 end to end over OTLP/HTTP to a loopback receiver")
+    say("3/7 end to end over OTLP/HTTP to a loopback receiver")
     e2e: dict[str, list[dict[str, Any]]] = {"plain": [], "ours": []}
     for _ in range(sizes.e2e_repeats):
         for side in ("plain", "ours"):
@@ -123,16 +124,19 @@ def measure(sizes: Sizes, compression: str, say: Any) -> dict[str, Any]:
             e2e[side].append(run_child("end_to_end", side, params))
     results["end_to_end"] = e2e
 
-    say("4/6 memory with the collector down")
+    say("4/7 memory with the collector down")
     ours = run_child("memory", "ours", {"facts": sizes.memory_facts})
     plain = run_child("memory", "plain", {"events": ours["events_produced"]})
     results["memory"] = {"ours": ours, "plain": plain}
 
-    say("5/6 start-up, whole processes, beside sentry_sdk, posthog, logfire, plain OTel")
+    say("5/7 start-up, whole processes, beside sentry_sdk, posthog, logfire, plain OTel")
     results["startup"] = _startup.measure(sizes.startup_samples, say)
 
-    say("6/6 the observer hook")
+    say("6/7 the observer hook")
     results["observer"] = run_child("observer", "ours", {"rounds": sizes.observer_rounds})
+
+    say("7/7 before_send on the worker")
+    results["hooks"] = run_child("hooks", "ours", {"rounds": sizes.hook_rounds, "turns": 200})
     return results
 
 
@@ -248,6 +252,18 @@ def summarise(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, st
             "",
         )
     )
+    hooks = results["hooks"]
+    identity = hooks["identity_ns_per_event"]
+    rows.append(
+        (
+            "before_send returning its argument (ns/event)",
+            f"{identity:,.0f} ({hooks['redact_ns_per_event']:,.0f} redacting)",
+            "",
+            "",
+            "< 1,000",
+            "yes" if identity < 1000 else "no",
+        )
+    )
     return rows
 
 
@@ -292,6 +308,16 @@ def notes(results: dict[str, Any], sizes: Sizes) -> list[str]:
         f"exported {memory['events_exported']:,}, dropped {_nonzero(memory['events_dropped'])}."
     )
     out += startup_notes(startup)
+    hooks = results["hooks"]
+    out.append(
+        f"before_send: median over {sizes.hook_rounds} rounds of the workload's "
+        f"{hooks['events']:,} events through the hook stage, batch by batch as the worker "
+        "passes them (the wire dict built, the hook called, the result checked and kept as "
+        "the very event when unchanged); a client without hooks has no stage. By event type "
+        "(ns): "
+        + ", ".join(f"{kind} {ns:,.0f}" for kind, ns in hooks["identity_ns_by_event_type"].items())
+        + "."
+    )
     return out
 
 

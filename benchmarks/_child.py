@@ -555,12 +555,73 @@ def _hook_overhead(rounds: int, track: Callable[[Any], None]) -> float | None:
         hook.uninstrument()
 
 
+# --- figure 7: before_send --------------------------------------------------------------
+
+
+def hooks(side: str, params: dict[str, Any]) -> dict[str, Any]:
+    """What a ``before_send`` costs on the worker, per event of the workload's mix.
+
+    The workload's events are passed, as the worker passes each fact's events, through
+    the hook stage with ``before_send`` returning its argument (``identity``), and with
+    one that redacts a field (``redact``); a client without hooks has no stage at all.
+    """
+    from codex_telemetry._hooks import EventHooks  # noqa: PLC0415
+    from codex_telemetry._internal_errors import InternalErrors  # noqa: PLC0415
+
+    setup, rounds_of_facts, _ = blocks(1, params["turns"])
+    reducer = w.new_reducer()
+    batches = [events for fact in setup if (events := reducer.ingest(fact))]
+    for block in rounds_of_facts:
+        batches += [events for fact in block if (events := reducer.ingest(fact))]
+    count = sum(len(batch) for batch in batches)
+
+    def redact(event: dict[str, Any]) -> dict[str, Any]:
+        params = event["event_params"]
+        if "model" in params:
+            params["model"] = "redacted"
+        return event
+
+    results: dict[str, Any] = {"events": count}
+    for name, before_send in (("identity", lambda event: event), ("redact", redact)):
+        stage = EventHooks(
+            before_send=before_send, include=None, exclude=frozenset(), errors=InternalErrors()
+        )
+        apply = stage.apply
+        timings = []
+        for _ in range(params["rounds"]):
+            gc.collect()
+            start = time.perf_counter_ns()
+            for batch in batches:
+                apply(batch)
+            timings.append((time.perf_counter_ns() - start) / count)
+        results[f"{name}_ns_per_event"] = _median(timings)
+        assert stage.failed.value == 0
+    by_type: dict[str, list[Any]] = {}
+    for batch in batches:
+        for event in batch:
+            by_type.setdefault(event.event_type, []).append(event)
+    stage = EventHooks(
+        before_send=lambda event: event, include=None, exclude=frozenset(), errors=InternalErrors()
+    )
+    results["identity_ns_by_event_type"] = {}
+    for event_type, events in sorted(by_type.items()):
+        timings = []
+        for _ in range(params["rounds"]):
+            start = time.perf_counter_ns()
+            for event in events:
+                stage.apply((event,))
+            timings.append((time.perf_counter_ns() - start) / len(events))
+        results["identity_ns_by_event_type"][event_type] = _median(timings)
+    return results
+
+
 _FIGURES: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "caller": caller,
     "gates": gates,
     "end_to_end": end_to_end,
     "memory": memory,
     "observer": observer,
+    "hooks": hooks,
 }
 
 

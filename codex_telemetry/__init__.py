@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from codex_telemetry import events, facts
-    from codex_telemetry._client import Telemetry, init, shutdown, track_fact
+    from codex_telemetry._client import Telemetry, ashutdown, init, shutdown, track_fact
     from codex_telemetry._observer import AppServerObserver
     from codex_telemetry._reducer import AnalyticsReducer, ReducerLimits
     from codex_telemetry._settings import TelemetrySettings
@@ -37,6 +37,7 @@ __all__ = [
     "TelemetrySettings",
     "TelemetryStats",
     "__version__",
+    "ashutdown",
     "events",
     "facts",
     "init",
@@ -55,6 +56,7 @@ _LAZY: dict[str, str] = {
     "Telemetry": "codex_telemetry._client",
     "TelemetrySettings": "codex_telemetry._settings",
     "TelemetryStats": "codex_telemetry._stats",
+    "ashutdown": "codex_telemetry._client",
     "init": "codex_telemetry._client",
     "normalize_path_for_skill_id": "codex_telemetry._skills",
     "shutdown": "codex_telemetry._client",

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from codex_telemetry import _lifecycle, _notices, _setup
 from codex_telemetry._export._base import DeliveryCounters, EventSink
@@ -38,12 +38,20 @@ if TYPE_CHECKING:
 
     from opentelemetry.sdk._logs import LoggerProvider
 
+    from codex_telemetry._hooks import EventHooks
     from codex_telemetry._init_options import InitOptions
     from codex_telemetry._reducer import AnalyticsReducer
     from codex_telemetry._settings import TelemetrySettings
     from codex_telemetry.facts import Fact
 
-__all__ = ["GENERAL_ANALYTICS_FACTS", "Telemetry", "init", "shutdown", "track_fact"]
+__all__ = [
+    "GENERAL_ANALYTICS_FACTS",
+    "Telemetry",
+    "ashutdown",
+    "init",
+    "shutdown",
+    "track_fact",
+]
 
 _logger = logging.getLogger(__name__)
 _get_ident = threading.get_ident
@@ -90,6 +98,7 @@ class Telemetry(Gate):
         if sink_factory is None and sink is None:
             sink_factory = _setup.default_sink_factory(self._settings, logger_provider)
         self._sink_factory = sink_factory if sink is None else None
+        self._sink_name = type(sink).__name__ if sink is not None else None
         self._reducer_factory = reducer_factory or _setup.default_reducer_factory(self._settings)
         self._max_queue = self._settings.max_queue_size
         self._instrumented: list[str] = []
@@ -140,6 +149,7 @@ class Telemetry(Gate):
             reducer_factory=self._reducer_factory,
             errors=errors,
         )
+        worker.hooks = _setup.event_hooks(self._settings, errors)
         self._reset_gate(worker, errors)
 
     # --- public -------------------------------------------------------------------------
@@ -168,6 +178,20 @@ class Telemetry(Gate):
         if not self._worker.reach(Marker(stop=False), timeout):
             return False
         return self._worker.flush_sink(max(0.0, deadline - time.monotonic()))
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        """:meth:`flush` for asyncio programs: the wait runs in a thread, so the event loop
+        keeps serving other tasks meanwhile."""
+        import asyncio  # noqa: PLC0415 - only asyncio programs pay for it
+
+        return await asyncio.to_thread(self.flush, timeout)
+
+    async def ashutdown(self, timeout: float | None = None) -> bool:
+        """:meth:`shutdown` for asyncio programs: the wait runs in a thread, so the event
+        loop keeps serving other tasks meanwhile."""
+        import asyncio  # noqa: PLC0415 - only asyncio programs pay for it
+
+        return await asyncio.to_thread(self.shutdown, timeout)
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush, then stop the worker and the sink; True when everything was delivered.
@@ -232,12 +256,15 @@ class Telemetry(Gate):
             reducer_evicted=evicted,
             internal_errors=self._errors.count,
             notices=self._notices.counts(),
+            **_hook_counts(worker.hooks),
         )
 
     def __repr__(self) -> str:
         state = "shut down" if self._routes is AFTER_SHUTDOWN_ROUTES else "running"
         if not self._active:
             state = "disabled"
+        if self._sink_name is not None:  # the exporter setting did not choose the sink
+            return f"<Telemetry sink={self._sink_name} {state}>"
         return f"<Telemetry exporter={self._settings.exporter!r} {state}>"
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -319,6 +346,16 @@ def _with_filter_notice(table: dict[type, int]) -> dict[type, int]:
     return {cls: FILTER_NOTICE if route == FILTER else route for cls, route in table.items()}
 
 
+def _hook_counts(hooks: EventHooks | None) -> dict[str, int]:
+    if hooks is None:
+        return {}
+    return {
+        "events_filtered_by_type": hooks.filtered.value,
+        "events_dropped_by_before_send": hooks.dropped.value,
+        "before_send_errors": hooks.failed.value,
+    }
+
+
 def _delivery_of(sink: EventSink | None) -> DeliveryCounters:
     """A sink may expose the counters it reports through as ``delivery``."""
     delivery = getattr(sink, "delivery", None)
@@ -329,6 +366,17 @@ def _delivery_of(sink: EventSink | None) -> DeliveryCounters:
 
 _default: Telemetry | None = None
 _default_lock = threading.Lock()
+
+
+class _Capture(Protocol):
+    def init(
+        self, overrides: Mapping[str, Any], instrument: Sequence[str], logger_provider: object
+    ) -> Telemetry: ...
+
+
+_capture: _Capture | None = None
+"""Set by ``codex_telemetry.testing.capture_events()`` while it lasts: ``init()`` then
+builds a client that reports to the capture, never to a real sink."""
 
 
 def init(
@@ -350,7 +398,9 @@ def init(
     exporter (refused with another exporter); its processors and resource replace the
     ``otlp.*``, export batching and service settings, and a warning names those given.
     ``instrument``: names of instrumentations to switch on (``"openai_codex"``).
-    Calling ``init()`` again shuts the previous client down first.
+    Calling ``init()`` again shuts the previous client down first. Inside
+    ``codex_telemetry.testing.capture_events()`` (or the ``codex_telemetry_events``
+    fixture) the client reports to the capture's in-memory sink instead of an exporter.
 
     Settings:
 
@@ -390,6 +440,11 @@ def init(
         reducer.max_pending_requests: int = 4096
         reducer.max_turns: int = 4096
         reducer.idle_seconds: float = 86400.0 (state untouched this long may be evicted)
+        event_types.include: event types to send, none other (a list, or a JSON array or
+            comma list in the variable); default every type
+        event_types.exclude: event types not to send (same forms); default none
+        before_send: a function of each event's wire dict, set in code only, returning
+            the dict (changed or not) to send or None to drop the event
 
     Raises :class:`ConfigurationError` for a bad setting, naming it and its variable.
     """
@@ -401,6 +456,9 @@ def init(
     )
 
     names = (instrument,) if isinstance(instrument, str) else tuple(instrument)
+    capture = _capture
+    if capture is not None:  # inside codex_telemetry.testing.capture_events()
+        return capture.init(overrides, names, logger_provider)
     settings = load_settings(**overrides)
     check_logger_provider(settings, overrides, given=logger_provider is not None)
     _setup.check_instrumentation_names(names)
@@ -461,6 +519,13 @@ def shutdown(timeout: float | None = None) -> bool:
     """Shut the default client down (see :meth:`Telemetry.shutdown`); True without one."""
     client = _default
     return True if client is None else client.shutdown(timeout)
+
+
+async def ashutdown(timeout: float | None = None) -> bool:
+    """:func:`shutdown` for asyncio programs (``await codex_telemetry.ashutdown()``): the
+    wait runs in a thread, so the event loop keeps serving other tasks meanwhile."""
+    client = _default
+    return True if client is None else await client.ashutdown(timeout)
 
 
 def _swap_default(client: Telemetry | None) -> Telemetry | None:

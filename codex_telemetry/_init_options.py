@@ -12,21 +12,25 @@ Only :mod:`typing` is imported at run time: ``init``'s module must stay cheap to
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from codex_telemetry._settings import (
         CodexBackendSettings,
+        EventTypeSettings,
         FileSettings,
         OTLPSettings,
         ReducerSettings,
     )
 
 __all__ = [
+    "BeforeSend",
     "CodexBackendOptions",
+    "EventTypeNames",
+    "EventTypeOptions",
     "ExporterName",
     "FileOptions",
     "InitOptions",
@@ -42,6 +46,9 @@ OTLPCompression: TypeAlias = Literal["gzip", "none"]
 _FilePath: TypeAlias = str | os.PathLike[str] | None
 _Headers: TypeAlias = "str | Mapping[str, str] | SecretStr | None"
 _Secret: TypeAlias = "str | SecretStr | None"
+BeforeSend: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+# A list, tuple or set of event types (a string is read as a comma list, as a variable is).
+EventTypeNames: TypeAlias = "frozenset[str] | Collection[str] | None"
 
 
 class OTLPOptions(TypedDict, total=False):
@@ -82,6 +89,14 @@ class ReducerOptions(TypedDict, total=False):
     max_pending_requests: int | None
     max_turns: int | None
     idle_seconds: float | None
+
+
+class EventTypeOptions(TypedDict, total=False):
+    """``event_types={...}``: the fields of
+    :class:`~codex_telemetry._settings.EventTypeSettings`."""
+
+    include: EventTypeNames
+    exclude: EventTypeNames
 
 
 class InitOptions(TypedDict, total=False):
@@ -128,3 +143,9 @@ class InitOptions(TypedDict, total=False):
     reducer__max_pending_requests: int | None
     reducer__max_turns: int | None
     reducer__idle_seconds: float | None
+
+    event_types: EventTypeOptions | EventTypeSettings | None
+    event_types__include: EventTypeNames
+    event_types__exclude: EventTypeNames
+
+    before_send: BeforeSend | None

@@ -22,9 +22,9 @@ import re
 import stat
 import threading
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, TypeAlias
 
 from pydantic import (
     BaseModel,
@@ -41,6 +41,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
@@ -50,8 +51,10 @@ from codex_telemetry._errors import ConfigurationError
 from codex_telemetry._version import __version__
 
 __all__ = [
+    "BeforeSend",
     "CodexBackendSettings",
     "ConfigurationError",
+    "EventTypeSettings",
     "FileSettings",
     "OTLPSettings",
     "ReducerSettings",
@@ -474,6 +477,67 @@ class ReducerSettings(BaseModel):
         return {name: value for name, value in self.model_dump().items() if value is not None}
 
 
+BeforeSend: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+"""``before_send``: takes an event's wire dict, returns it (changed or not) or None."""
+
+
+def _event_type_names(value: Any) -> Any:
+    """A JSON array or a comma list, as a variable gives it; anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise _BadValueError(value, "is not a JSON array of event types") from None
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _known_event_types() -> frozenset[str]:
+    from codex_telemetry._hooks import EVENT_TYPES  # noqa: PLC0415 - imports the events
+
+    return EVENT_TYPES
+
+
+def _check_event_types(value: frozenset[str] | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    known = _known_event_types()
+    unknown = sorted(value - known)
+    if unknown:
+        shown = ", ".join(repr(name) for name in unknown)
+        raise _BadValueError(
+            sorted(value),
+            f"holds {'an unknown event type' if len(unknown) == 1 else 'unknown event types'} "
+            f"{shown}; known: {', '.join(sorted(known))}",
+        )
+    return value
+
+
+class EventTypeSettings(BaseModel):
+    """Which event types are sent (the others are dropped before any sink sees them)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    include: Annotated[frozenset[str] | None, NoDecode] = None
+    """``CODEX_TELEMETRY_EVENT_TYPES__INCLUDE``: only these event types are sent (a JSON
+    array or a comma list); None (default) sends every type."""
+    exclude: Annotated[frozenset[str], NoDecode] = frozenset()
+    """``CODEX_TELEMETRY_EVENT_TYPES__EXCLUDE``: these event types are not sent (a JSON
+    array or a comma list); default none."""
+
+    @field_validator("include", "exclude", mode="before")
+    @classmethod
+    def _parse_names(cls, value: Any) -> Any:
+        return _event_type_names(value)
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _check_names(cls, value: frozenset[str] | None) -> frozenset[str] | None:
+        return _check_event_types(value)
+
+
 class TelemetrySettings(BaseSettings):
     """Every setting of the SDK. Build it with :func:`codex_telemetry.init` (or directly).
 
@@ -547,6 +611,20 @@ class TelemetrySettings(BaseSettings):
     """The Codex backend sink (``CODEX_TELEMETRY_CODEX_BACKEND__*``)."""
     reducer: ReducerSettings = ReducerSettings()
     """Reducer state bounds (``CODEX_TELEMETRY_REDUCER__*``)."""
+    event_types: EventTypeSettings = EventTypeSettings()
+    """Which event types are sent (``CODEX_TELEMETRY_EVENT_TYPES__*``)."""
+    before_send: BeforeSend | None = None
+    """Set in code only (a ``CODEX_TELEMETRY_BEFORE_SEND`` variable is refused): called on
+    the worker with each event's wire dict; returns it
+    (changed or not) to send it, or None to drop it. Its faults are counted and logged,
+    and the event is sent unchanged."""
+
+    @field_validator("before_send", mode="before")
+    @classmethod
+    def _code_only(cls, value: Any) -> Any:
+        if value is not None and not callable(value):
+            raise _BadValueError(value, "is not callable; before_send is set in code only")
+        return value
 
     @field_validator("originator", "service_name", "service_version", "runtime_version")
     @classmethod

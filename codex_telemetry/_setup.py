@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from opentelemetry.sdk._logs import LoggerProvider
 
     from codex_telemetry._export._base import DeliveryCounters, EventSink
+    from codex_telemetry._hooks import EventHooks
     from codex_telemetry._instrumentation import FactTracker
+    from codex_telemetry._internal_errors import InternalErrors
     from codex_telemetry._reducer import AnalyticsReducer
     from codex_telemetry._settings import ConfigurationError, TelemetrySettings
 
@@ -23,6 +25,7 @@ __all__ = [
     "check_instrumentation_names",
     "default_reducer_factory",
     "default_sink_factory",
+    "event_hooks",
     "instrument",
     "sink_error",
     "uninstrument",
@@ -73,6 +76,22 @@ def default_reducer_factory(settings: TelemetrySettings) -> Callable[[], Analyti
         )
 
     return create
+
+
+def event_hooks(settings: TelemetrySettings, errors: InternalErrors) -> EventHooks | None:
+    """The event type filter and ``before_send`` the settings ask for; None without any, so
+    that a client without hooks pays nothing for them."""
+    types = settings.event_types
+    if settings.before_send is None and types.include is None and not types.exclude:
+        return None
+    from codex_telemetry._hooks import EventHooks  # noqa: PLC0415 - only when asked for
+
+    return EventHooks(
+        before_send=settings.before_send,
+        include=types.include,
+        exclude=types.exclude,
+        errors=errors,
+    )
 
 
 def sink_error(settings: TelemetrySettings, error: OSError | ValueError) -> ConfigurationError:

@@ -141,7 +141,8 @@ class TelemetryStats:
     ``initialize`` (the connection is unknown) and ``thread_response`` (the thread is
     unknown). A turn waiting for several counts under each. A snapshot, not a total."""
     events_produced: int = 0
-    """Events the reducer produced."""
+    """Events the reducer produced that the event type filter and ``before_send`` let
+    through (what was handed to the sink)."""
     events_exported: int = 0
     """Events the sink delivered."""
     events_dropped: Mapping[str, int] = field(default_factory=_empty)
@@ -156,6 +157,13 @@ class TelemetryStats:
     notices: Mapping[str, int] = field(default_factory=_empty)
     """Lines logged to say what went wrong with the data or the setup (the first drop of
     each reason, a collector that refuses events, ...), by kind."""
+    events_filtered_by_type: int = 0
+    """Events of a type ``event_types`` excludes; not sent, not in ``events_produced``."""
+    events_dropped_by_before_send: int = 0
+    """Events ``before_send`` returned None for; not sent, not in ``events_produced``."""
+    before_send_errors: int = 0
+    """Events ``before_send`` raised on, or returned something that is not a wire event
+    for; each was sent unchanged (and the fault is counted in ``internal_errors``)."""
 
     def __post_init__(self) -> None:
         # Plain copies, whatever mapping the snapshot was built from: a read-only view

@@ -20,6 +20,7 @@ from codex_telemetry._stats import Counter
 
 if TYPE_CHECKING:
     from codex_telemetry._export._base import DeliveryCounters, EventSink
+    from codex_telemetry._hooks import EventHooks
     from codex_telemetry._internal_errors import InternalErrors
     from codex_telemetry._reducer import AnalyticsReducer
     from codex_telemetry.facts import Fact
@@ -72,6 +73,8 @@ class Worker:
         self.sink_error_drops = Counter()
         """Events lost because the sink raised on them, or could not be made."""
         self._sink_error_drops_at_last_flush = 0
+        self.hooks: EventHooks | None = None
+        """The event type filter and ``before_send``, set by the client; None: none."""
 
     def start(self) -> int:
         """Start the thread and return its ident; raises when it cannot (e.g. at
@@ -169,6 +172,8 @@ class Worker:
         except Exception:
             self._errors.report("reducer", f"reducing a {type(fact).__name__} fact")
             return
+        if self.hooks is not None and events:
+            events = self.hooks.apply(events)
         if not events:
             return
         self.produced.add(len(events))

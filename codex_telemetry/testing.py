@@ -8,15 +8,22 @@ installed::
         assert codex_telemetry_events.event_types() == ["skill_invocation"]
 
 Without pytest, use :func:`capture_events` as a context manager.
+
+While a capture lasts, a call to :func:`codex_telemetry.init` by the code under test (an
+app's ``main()``) keeps reporting to the capture: it builds a client with the app's
+settings, but with the capture's in-memory sink, and never opens a file or a network
+connection. ``capture_events(instrument=["openai_codex"])`` (with the fixture:
+``@pytest.mark.codex_telemetry(instrument=["openai_codex"])``) captures what an
+instrumentation derives too.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from codex_telemetry import _client
+from codex_telemetry import _client, _setup
 from codex_telemetry._client import Telemetry
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._settings import TelemetrySettings, load_settings
@@ -32,9 +39,11 @@ class InMemorySink:
     atomically, so the sink needs no lock (and none can be left held across a fork).
     """
 
-    def __init__(self) -> None:
-        self._events: list[AnalyticsEvent] = []
-        self._timestamps: list[int] = []
+    def __init__(self, *, share: InMemorySink | None = None) -> None:
+        # ``share``: keep the events in that sink's lists (the clients of one capture
+        # write to one place), counting only this sink's own deliveries.
+        self._events: list[AnalyticsEvent] = [] if share is None else share._events
+        self._timestamps: list[int] = [] if share is None else share._timestamps
         self.delivery = DeliveryCounters()
         """Counts every event as exported; read by the client's ``stats()``."""
 
@@ -80,11 +89,61 @@ class _CaptureSettings(TelemetrySettings):
 class EventCapture:
     """What :func:`capture_events` yields: the client, its sink, and flushing readers."""
 
-    def __init__(self, telemetry: Telemetry, sink: InMemorySink) -> None:
-        self.telemetry = telemetry
-        """The client installed as the default while the capture lasts."""
+    def __init__(
+        self,
+        sink: InMemorySink,
+        overrides: Mapping[str, Any],
+        instrument: Sequence[str],
+    ) -> None:
         self.sink = sink
-        """The in-memory sink; read it directly to skip the flush."""
+        """The in-memory sink every client of the capture reports to; read it directly to
+        skip the flush."""
+        self._overrides = dict(overrides)
+        self._instrument = tuple(instrument)
+        self._clients: list[Telemetry] = []
+
+    @property
+    def telemetry(self) -> Telemetry:
+        """The client reporting to the capture now: the capture's own, or the one the code
+        under test made by calling ``init()``."""
+        return self._clients[-1]
+
+    def _new_client(self, app_overrides: Mapping[str, Any], instrument: Sequence[str]) -> Telemetry:
+        """A client with the app's settings (then the capture's), reporting to the sink.
+
+        The GeneralAnalytics flag and ``strict`` are on unless the app or the capture say
+        otherwise; the capture's own overrides win over the app's. The export settings are
+        checked but not used: the sink is the capture's.
+        """
+        names = tuple(dict.fromkeys((*self._instrument, *instrument)))
+        _setup.check_instrumentation_names(names)
+        settings = load_settings(
+            _CaptureSettings,
+            **{"general_analytics": True, "strict": True, **app_overrides, **self._overrides},
+        )
+        sink = self.sink if not self._clients else InMemorySink(share=self.sink)
+        telemetry = Telemetry(settings, sink=sink)
+        previous = _client._swap_default(telemetry)
+        if self._clients and previous is self._clients[-1]:
+            previous.shutdown(timeout=10.0)  # as init() does with the client it replaces
+        self._clients.append(telemetry)
+        if names and telemetry.enabled:
+            telemetry._instrument(names)
+        return telemetry
+
+    def init(
+        self,
+        overrides: Mapping[str, Any],
+        instrument: Sequence[str],
+        logger_provider: object = None,
+    ) -> Telemetry:
+        """What ``codex_telemetry.init()`` does while this capture lasts (a
+        ``logger_provider`` is an export destination: not used)."""
+        return self._new_client(overrides, instrument)
+
+    def _close(self) -> None:
+        for telemetry in self._clients:
+            telemetry.shutdown(timeout=10.0)
 
     @property
     def events(self) -> list[AnalyticsEvent]:
@@ -106,23 +165,34 @@ class EventCapture:
         self.telemetry.flush(timeout=10.0)
         self.sink.clear()
 
+    def __repr__(self) -> str:
+        count = len(self.sink.events)
+        return (
+            f"<EventCapture in memory: {count} event{'' if count == 1 else 's'}, "
+            f"reported by {self.telemetry!r}>"
+        )
+
 
 @contextlib.contextmanager
-def capture_events(**overrides: Any) -> Iterator[EventCapture]:
+def capture_events(*, instrument: Sequence[str] = (), **overrides: Any) -> Iterator[EventCapture]:
     """Install a client with an in-memory sink as the default for the ``with`` block.
 
     The GeneralAnalytics flag is on and ``strict`` is on unless ``overrides`` say
-    otherwise; the environment and ``.env`` are ignored. On exit the client is shut down
-    and the previous default client (if any) is put back.
+    otherwise; the environment and ``.env`` are ignored. ``instrument`` names
+    instrumentations to switch on (``"openai_codex"``) for the block. A call to
+    ``codex_telemetry.init()`` inside the block reports to the capture too (see
+    :class:`EventCapture`). On exit every client of the capture is shut down and the
+    previous default client (if any) is put back.
     """
-    settings = load_settings(
-        _CaptureSettings, **{"general_analytics": True, "strict": True, **overrides}
-    )
-    sink = InMemorySink()
-    telemetry = Telemetry(settings, sink=sink)
-    previous = _client._swap_default(telemetry)
+    names = (instrument,) if isinstance(instrument, str) else tuple(instrument)
+    capture = EventCapture(InMemorySink(), overrides, names)
+    previous = _client._default
+    outer = _client._capture
     try:
-        yield EventCapture(telemetry, sink)
+        capture._new_client({}, ())
+        _client._capture = capture
+        yield capture
     finally:
+        _client._capture = outer
         _client._swap_default(previous)
-        telemetry.shutdown(timeout=10.0)
+        capture._close()

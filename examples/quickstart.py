@@ -1,8 +1,8 @@
 """Report a short Codex session and watch the analytics events it produces.
 
 Run it with ``python examples/quickstart.py``: no collector is needed. The console
-exporter prints one line per event on standard error (``<event_type> <attributes>``);
-the counters follow on standard output. Set ``CODEX_TELEMETRY_EXPORTER=otlp`` (and
+exporter prints one line per event on standard error (``<event_type> <timestamp>
+<attributes>``); the counters follow on standard output. Set ``CODEX_TELEMETRY_EXPORTER=otlp`` (and
 ``OTEL_EXPORTER_OTLP_ENDPOINT``) to send the same events to a collector instead.
 """
 

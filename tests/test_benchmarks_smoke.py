@@ -23,6 +23,7 @@ TINY = Sizes(
     memory_facts=3000,
     startup_samples=1,
     observer_rounds=1,
+    hook_rounds=1,
 )
 
 
@@ -71,14 +72,18 @@ def test_every_figure_runs_and_both_sides_deliver_everything() -> None:
     assert results["observer"]["facts_per_replay"] > 0
     assert results["observer"]["hook_ns_per_message"] is not None  # openai-codex is installed
 
+    assert results["hooks"]["events"] > 0
+    assert "codex_turn_event" in results["hooks"]["identity_ns_by_event_type"]
+
     rows = summarise(results)
     rendered = table(rows)
-    assert len(rows) == 13
+    assert len(rows) == 14  # 13, and before_send
+    assert "before_send returning its argument (ns/event)" in rendered
     assert "openai-codex hook beyond the observer (ns/message)" in rendered
     assert "import + init() from the environment, OTLP/HTTP, whole process (ms)" in rendered
     assert len(rendered.splitlines()) == 2 + len(rows)
     assert "delivered events per second" in rendered
-    assert len(notes(results, TINY)) == 8
+    assert len(notes(results, TINY)) == 9
     peers = startup_table(startup)
     assert len(peers.splitlines()) == 2 + 5
     assert "not installed" not in peers or not all(startup["installed"].values())

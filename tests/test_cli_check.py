@@ -197,8 +197,10 @@ def test_file_exporter_appends_the_record(cli: CLI) -> None:
     assert masked(result.out) == (
         "sending 1 test record with file to events.jsonl\nok: delivered in N ms\n"
     )
-    lines = (cli.cwd / "events.jsonl").read_text().splitlines()
-    assert [json.loads(line) for line in lines] == [CHECK_EVENT]
+    [line] = [json.loads(line) for line in (cli.cwd / "events.jsonl").read_text().splitlines()]
+    # The wire object, plus when it was produced.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line.pop("timestamp"))
+    assert line == CHECK_EVENT
 
 
 def test_collection_off_is_noted_and_the_sink_still_checked(cli: CLI) -> None:
@@ -295,7 +297,10 @@ def test_console_prints_the_record_on_standard_error(cli: CLI) -> None:
     assert masked(result.out) == (
         "sending 1 test record with console to standard error\nok: delivered in N ms\n"
     )
-    assert result.err.startswith('codex_hook_run {"thread_id": "codex-telemetry-check", ')
+    assert re.match(
+        r'codex_hook_run \d{4}-\d\d-\d\dT[\d:.]{15}Z {"thread_id": "codex-telemetry-check", ',
+        result.err,
+    )
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])

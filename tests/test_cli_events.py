@@ -180,3 +180,29 @@ def test_a_line_that_is_not_an_event_is_one_error_line(cli: CLI) -> None:
     result = cli.run("show", stdin=JSONL + "[1, 2]\n")
     assert result.code == 1
     assert result.err == "codex-telemetry: <stdin>:7: not a JSON object\n"
+
+
+def test_old_lines_and_lines_with_a_timestamp_read_alike(cli: CLI) -> None:
+    # What the file exporter writes now: the wire object plus "timestamp".
+    from codex_telemetry._export._base import DeliveryCounters  # noqa: PLC0415
+    from codex_telemetry._export._file import FileSink  # noqa: PLC0415
+    from codex_telemetry.events import HookRunEvent  # noqa: PLC0415
+
+    sink = FileSink(cli.cwd / "events.jsonl", DeliveryCounters())
+    hook = HookRunEvent("t1", "u1", "gpt-5", "Stop", "user", "completed")
+    sink.export([hook], 1_796_292_000_123_456_789)
+    assert sink.shutdown(5.0)
+    [*_, new_line] = (cli.cwd / "events.jsonl").read_text().splitlines()
+    assert new_line.startswith('{"timestamp":"2026-12-03T10:00:00.123456Z","event_type":')
+
+    result = cli.run("tail", "-n", "2", "events.jsonl")
+    assert (result.code, result.err) == (0, "")
+    assert result.out == (
+        "codex_future_event         thread=t1 size=3\n"
+        "codex_hook_run             thread=t1 turn=u1 hook=Stop status=completed\n"
+    )
+    result = cli.run("show", "-t", "codex_hook_run", "--json", "events.jsonl")
+    assert result.out == new_line + "\n"  # the line as written, timestamp included
+    result = cli.run("report", "--json", "events.jsonl")
+    assert (result.code, result.err) == (0, "")
+    assert json.loads(result.out)["events"] == 7

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import codex_telemetry
+from codex_telemetry import _client
 from codex_telemetry._client import Telemetry
 from codex_telemetry._settings import load_settings
 from codex_telemetry.testing import InMemorySink
+from tests.otlp_receiver import HttpReceiver, HttpReply
 from tests.test_client import _RaisingSink, hook_run
 
 
@@ -25,3 +30,40 @@ def test_shutdown_is_true_when_every_event_reached_the_sink() -> None:
     client = Telemetry(load_settings(strict=False), sink=InMemorySink())
     client.track_fact(hook_run())
     assert client.shutdown(timeout=5) is True
+
+
+def test_aflush_and_ashutdown_keep_the_event_loop_serving_while_a_collector_hangs() -> None:
+    previous = _client._swap_default(None)
+    try:
+        with HttpReceiver(default=HttpReply(hang=True)) as collector:
+            telemetry = codex_telemetry.init(
+                otlp__endpoint=collector.url(), otlp__timeout=30, strict=False
+            )
+            telemetry.track_fact(hook_run())
+
+            async def program() -> tuple[bool, bool, int]:
+                flushing = asyncio.create_task(telemetry.aflush(timeout=2))
+                served = 0
+                for _ in range(3):  # other work, while the flush waits on the collector
+                    await asyncio.sleep(0)
+                    assert not flushing.done()
+                    served += 1
+                flushed = await flushing
+                shutting_down = asyncio.create_task(codex_telemetry.ashutdown(timeout=0.5))
+                await asyncio.sleep(0)
+                assert not shutting_down.done()
+                return flushed, await shutting_down, served
+
+            flushed, shut_down, served = asyncio.run(program())
+        assert (flushed, shut_down, served) == (False, False, 3)
+        assert collector.attempts >= 1
+    finally:
+        _client._swap_default(previous)
+
+
+def test_ashutdown_without_a_client_is_true() -> None:
+    previous = _client._swap_default(None)
+    try:
+        assert asyncio.run(codex_telemetry.ashutdown()) is True
+    finally:
+        _client._swap_default(previous)

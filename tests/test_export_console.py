@@ -38,21 +38,23 @@ PLUGIN = PluginUsedEvent(
 )
 
 
-def test_each_event_is_one_line_with_its_type_and_json_attributes() -> None:
+def test_each_event_is_one_line_with_its_type_time_and_json_attributes() -> None:
     stream = io.StringIO()
     delivery = DeliveryCounters()
     sink = ConsoleSink(delivery, stream=stream)
 
-    sink.export([SKILL, PLUGIN], 1)
+    sink.export([SKILL, PLUGIN], 1_796_292_000_123_456_789)
     assert sink.force_flush(5.0) is True
     assert sink.shutdown(1.0) is True
 
     assert stream.getvalue() == (
-        'skill_invocation {"skill_id": "037cfe53fd881d2ea36aec8302ccde76376a0f7a", '
+        "skill_invocation 2026-12-03T10:00:00.123456Z "
+        '{"skill_id": "037cfe53fd881d2ea36aec8302ccde76376a0f7a", '
         '"skill_name": "doc", "product_client_id": "codex_cli_rs", "skill_scope": "user", '
         '"repo_url": null, "thread_id": "thread-2", "invoke_type": "explicit", '
         '"model_slug": "gpt-5"}\n'
-        'codex_plugin_used {"plugin_id": "sample@test", "plugin_name": "sample", '
+        "codex_plugin_used 2026-12-03T10:00:00.123456Z "
+        '{"plugin_id": "sample@test", "plugin_name": "sample", '
         '"marketplace_name": "test", "has_skills": null, "mcp_server_count": null, '
         '"connector_ids": ["calendar"], "product_client_id": "codex_cli_rs", '
         '"thread_id": "thread-2", "turn_id": "turn-2", "model_slug": "gpt-5"}\n'
@@ -66,7 +68,7 @@ def test_default_stream_is_standard_error(capsys: pytest.CaptureFixture[str]) ->
     assert sink.shutdown(5.0) is True
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith('skill_invocation {"skill_id": ')
+    assert captured.err.startswith('skill_invocation 1970-01-01T00:00:00.000000Z {"skill_id": ')
 
 
 def test_a_broken_stream_is_counted_not_raised() -> None:
@@ -87,7 +89,7 @@ def test_factory_builds_a_console_sink(
     sink = create_sink(TelemetrySettings(exporter="console"), DeliveryCounters())
     sink.export([SKILL], 1)
     assert sink.shutdown(5.0) is True
-    assert capsys.readouterr().err.startswith("skill_invocation {")
+    assert capsys.readouterr().err.startswith("skill_invocation 1970-01-01T00:00:00.000000Z {")
 
 
 def test_an_event_the_json_encoder_cannot_write_is_dropped_alone() -> None:

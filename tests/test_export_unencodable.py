@@ -111,7 +111,7 @@ def test_the_console_sink_writes_the_limits_of_a_fact(info: Any) -> None:
     sink.export([failed_turn(info)], 1)
     assert sink.force_flush(10.0) is True
     sink.shutdown(1.0)
-    event_type, _, attributes = stream.getvalue().rstrip("\n").partition(" ")
+    event_type, _, attributes = stream.getvalue().rstrip("\n").split(" ", 2)
     assert event_type == "codex_turn_event"
     assert json.loads(attributes)["turn_error"] == info
     assert delivery.exported.value == 1

@@ -133,6 +133,41 @@ def test_an_async_program_reports_the_recorded_events(capture: EventCapture) -> 
     assert capture.dicts() == replay("c_full_turn.jsonl")
 
 
+def steering_program() -> None:
+    """A user's program: it configures the SDK itself, then drives the app-server."""
+    codex_telemetry.init(general_analytics=True, instrument=["openai_codex"])
+    with Codex(peer("e_steer.jsonl", "conn1")) as codex:
+        thread = codex.thread_start()
+        turn = thread.turn("start a slow turn")
+        with pytest.raises(InvalidRequestError, match="expected active turn id"):
+            codex._client.turn_steer(thread.id, "not-the-active-turn", "wrong turn")
+        turn.steer("please also say hi")
+        assert turn.run().status.value == "completed"
+        with pytest.raises(InvalidRequestError, match="no active turn"):
+            turn.steer("too late")
+
+
+def test_capture_events_captures_an_instrumented_program_that_calls_init() -> None:
+    with capture_events(instrument=["openai_codex"]) as capture:
+        assert _instrumentation.instrumented() == ("openai_codex",)
+        steering_program()
+        expected = without_steer_times(replay("e_steer.jsonl"))
+        assert without_steer_times(capture.dicts()) == expected
+    assert _instrumentation.instrumented() == ()
+    assert CodexClient.__dict__["_write_message"] is ORIGINAL_WRITE
+
+
+@pytest.mark.codex_telemetry(instrument=["openai_codex"])
+def test_the_fixture_captures_an_instrumented_program(
+    codex_telemetry_events: EventCapture,
+) -> None:
+    with Codex(peer("a_thread_start.jsonl", "conn1")) as codex:
+        codex.thread_start()
+        codex.thread_start(ephemeral=True)
+        codex.thread_start(model="mock-model-2")
+    assert codex_telemetry_events.dicts() == replay("a_thread_start.jsonl")
+
+
 def test_instrumenting_twice_hooks_once_and_uninstrument_restores_the_originals() -> None:
     with capture_events() as capture:
         _instrumentation.instrument("openai_codex", capture.telemetry)
@@ -176,8 +211,10 @@ def test_init_instruments_and_shutdown_uninstruments(tmp_path: Path) -> None:
     finally:
         codex_telemetry.shutdown(timeout=10.0)
     assert CodexClient.__dict__["_write_message"] is ORIGINAL_WRITE
-    lines = events_file.read_text().splitlines()
-    assert [json.loads(line) for line in lines] == replay("a_thread_start.jsonl")
+    lines = [json.loads(line) for line in events_file.read_text().splitlines()]
+    for line in lines:  # the file's lines are the wire objects, with when each was produced
+        assert isinstance(line.pop("timestamp"), str)
+    assert lines == replay("a_thread_start.jsonl")
 
 
 def test_protocol_facts_filtered_by_the_flag_are_said_once(

@@ -17,6 +17,7 @@ DOCUMENTED = [
     "TelemetrySettings",
     "TelemetryStats",
     "__version__",
+    "ashutdown",
     "events",
     "facts",
     "init",

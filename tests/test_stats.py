@@ -67,6 +67,9 @@ def test_a_live_snapshot_is_plain_values() -> None:
         "reducer_evicted": {"connections": 0, "threads": 0, "pending_requests": 0, "turns": 0},
         "internal_errors": 0,
         "notices": {},
+        "events_filtered_by_type": 0,
+        "events_dropped_by_before_send": 0,
+        "before_send_errors": 0,
     }
     assert stats.to_dict() == dataclasses.asdict(stats)
     assert repr(stats) == (
@@ -106,6 +109,9 @@ def test_to_dict_is_json_and_a_copy() -> None:
         "reducer_evicted": {"turns": 1},
         "internal_errors": 1,
         "notices": {},
+        "events_filtered_by_type": 0,
+        "events_dropped_by_before_send": 0,
+        "before_send_errors": 0,
     }
     plain["facts_dropped"]["queue_full"] = 99
     assert stats.facts_dropped == {"queue_full": 2, "invalid": 1}

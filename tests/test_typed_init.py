@@ -11,7 +11,7 @@ import pydoc
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, is_typeddict
 
@@ -23,6 +23,7 @@ from codex_telemetry import ReducerLimits, _init_options
 from codex_telemetry._init_options import InitOptions
 from codex_telemetry._settings import (
     CodexBackendSettings,
+    EventTypeSettings,
     FileSettings,
     OTLPSettings,
     ReducerSettings,
@@ -38,6 +39,7 @@ _NAMESPACE = {
     "FileSettings": FileSettings,
     "CodexBackendSettings": CodexBackendSettings,
     "ReducerSettings": ReducerSettings,
+    "EventTypeSettings": EventTypeSettings,
 }
 
 
@@ -73,6 +75,9 @@ def _token(member: Any) -> Any:
 # ``k=v`` form by the settings' own validator.
 _ALSO_ACCEPTED: dict[tuple[str, ...], set[Any]] = {
     ("otlp", "headers"): {Mapping[str, str]},
+    # Lists and tuples of event types are turned into a frozenset by the settings.
+    ("event_types", "include"): {Collection[str]},
+    ("event_types", "exclude"): {Collection[str]},
 }
 
 
@@ -180,7 +185,16 @@ def _sample_values(tmp_path: Path) -> dict[str, Any]:
         "reducer__max_pending_requests": 3,
         "reducer__max_turns": 4,
         "reducer__idle_seconds": 60,
+        "event_types": EventTypeSettings(exclude=["codex_hook_run"]),
+        "event_types__include": ["codex_turn_event", "skill_invocation"],
+        "event_types__exclude": ("codex_turn_steer_event",),
+        "before_send": _redact_model,
     }
+
+
+def _redact_model(event: dict[str, Any]) -> dict[str, Any] | None:
+    event["event_params"]["model"] = None
+    return event
 
 
 def test_every_keyword_is_accepted_at_run_time(tmp_path: Path) -> None:

@@ -69,6 +69,10 @@ def _plain(settings: TelemetrySettings, path: str) -> Any:
         return _MASK
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, frozenset):
+        return sorted(value)
+    if callable(value):  # before_send, which only code sets
+        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', '?')}"
     if isinstance(value, BaseModel):  # pragma: no cover - every group is flattened
         return value.model_dump(mode="json")
     return value
@@ -81,6 +85,8 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, dict):
         return ",".join(f"{name}={masked}" for name, masked in value.items())
+    if isinstance(value, list):
+        return ",".join(value) or "-"
     return str(value)
 
 

@@ -250,12 +250,13 @@ class BatchWorker(Generic[T]):
         return self._shutdown_result
 
 
-class BatchingSink:
+class BatchingSink(Generic[T]):
     """A sink whose events one :class:`BatchWorker` hands, batch by batch, to
     :meth:`_deliver_batch` on its own thread; the console, file and Codex backend sinks.
 
     ``export`` only queues, so a slow terminal, disk or network never stalls the SDK's
-    worker; ``force_flush`` and ``shutdown`` wait at most their timeout.
+    worker; ``force_flush`` and ``shutdown`` wait at most their timeout. ``T`` is what is
+    queued per event: the event itself, unless :meth:`_items` keeps more (its timestamp).
     """
 
     def __init__(
@@ -268,7 +269,7 @@ class BatchingSink:
         interval: float,
     ) -> None:
         self._delivery = delivery
-        self._worker: BatchWorker[AnalyticsEvent] = BatchWorker(
+        self._worker: BatchWorker[T] = BatchWorker(
             self._deliver_batch,
             delivery,
             max_queue_size=max_queue_size,
@@ -277,10 +278,12 @@ class BatchingSink:
             name=name,
         )
 
-    def _deliver_batch(
-        self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
-    ) -> None:
+    def _deliver_batch(self, events: Sequence[T], in_flight: InFlight, stop: StopSignal) -> None:
         """Deliver ``events``, settling each through ``in_flight`` by ``stop.deadline``."""
+        raise NotImplementedError
+
+    def _items(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> Sequence[T]:
+        """What is queued for ``events``, produced at ``timestamp_ns``."""
         raise NotImplementedError
 
     @property
@@ -290,7 +293,7 @@ class BatchingSink:
 
     def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
         """Queue ``events`` for delivery; never blocks."""
-        self._worker.put(events)
+        self._worker.put(self._items(events, timestamp_ns))
 
     def force_flush(self, timeout: float) -> bool:
         """Deliver what was queued, waiting at most ``timeout`` seconds."""

@@ -28,7 +28,7 @@ def encode_events(events: Sequence[AnalyticsEvent]) -> bytes:
     ).encode("utf-8")
 
 
-class CodexBackendSink(BatchingSink):
+class CodexBackendSink(BatchingSink[AnalyticsEvent]):
     """POST events, in background batches, to ``{base_url}/codex/analytics-events/events``.
 
     Sends ``Authorization: Bearer <token>`` and, when given, ``chatgpt-account-id``;
@@ -73,6 +73,11 @@ class CodexBackendSink(BatchingSink):
 
     def __repr__(self) -> str:
         return f"CodexBackendSink(url={self._url!r})"
+
+    def _items(
+        self, events: Sequence[AnalyticsEvent], timestamp_ns: int
+    ) -> Sequence[AnalyticsEvent]:
+        return events  # the request holds the wire objects alone
 
     def _deliver_batch(
         self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal

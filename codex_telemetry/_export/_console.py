@@ -11,6 +11,7 @@ from typing import TextIO
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._batching import BatchingSink, InFlight
 from codex_telemetry._export._encoding import event_attributes
+from codex_telemetry._export._file import Stamped, timestamp_text
 from codex_telemetry._export._retry import StopSignal
 from codex_telemetry._export._transport import ENCODING_ERRORS
 from codex_telemetry.events import AnalyticsEvent
@@ -20,12 +21,14 @@ __all__ = ["ConsoleSink", "format_event"]
 _logger = logging.getLogger(__name__)
 
 
-def format_event(event: AnalyticsEvent) -> str:
-    """``<event_type> <JSON object>``: the object holds what an OTLP record's attributes hold."""
-    return f"{event.event_type} {json.dumps(event_attributes(event), ensure_ascii=False)}"
+def format_event(event: AnalyticsEvent, timestamp_ns: int) -> str:
+    """``<event_type> <timestamp> <JSON object>``: when the event was produced (RFC 3339,
+    UTC), and what an OTLP record's attributes hold."""
+    attributes = json.dumps(event_attributes(event), ensure_ascii=False)
+    return f"{event.event_type} {timestamp_text(timestamp_ns)} {attributes}"
 
 
-class ConsoleSink(BatchingSink):
+class ConsoleSink(BatchingSink[Stamped]):
     """Write each event as one line to ``stream`` (standard error when None).
 
     Lines are written by a background thread, so a slow terminal never stalls the worker.
@@ -48,14 +51,17 @@ class ConsoleSink(BatchingSink):
             interval=interval,
         )
 
+    def _items(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> Sequence[Stamped]:
+        return [(event, timestamp_ns) for event in events]
+
     def _deliver_batch(
-        self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
+        self, events: Sequence[Stamped], in_flight: InFlight, stop: StopSignal
     ) -> None:
         lines = []
         first_error: Exception | None = None
-        for event in events:
+        for stamped in events:
             try:
-                lines.append(format_event(event) + "\n")
+                lines.append(format_event(*stamped) + "\n")
             except ENCODING_ERRORS as error:
                 # A value Python's JSON encoder cannot write: dropped alone, not the batch.
                 first_error = first_error or error

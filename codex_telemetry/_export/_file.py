@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from codex_telemetry._export._transport import ENCODING_ERRORS
 from codex_telemetry._settings import file_kind
 from codex_telemetry.events import AnalyticsEvent
 
-__all__ = ["FileSink", "event_line"]
+__all__ = ["TIMESTAMP_KEY", "FileSink", "event_line", "timestamp_text"]
 
 _logger = logging.getLogger(__name__)
 
@@ -43,9 +44,25 @@ _OPEN_FLAGS = (
 )
 
 
-def event_line(event: AnalyticsEvent) -> str:
-    """One JSON Lines line (without the newline): the event's exact wire object."""
-    return json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
+TIMESTAMP_KEY = "timestamp"
+"""The one key a line has besides the wire object's: when the event was produced."""
+
+Stamped = tuple[AnalyticsEvent, int]
+"""An event and when it was produced (unix nanoseconds)."""
+
+
+def timestamp_text(timestamp_ns: int) -> str:
+    """RFC 3339 in UTC to the microsecond: ``2026-12-03T10:00:00.123456Z``."""
+    seconds, nanoseconds = divmod(timestamp_ns, 1_000_000_000)
+    day_and_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{day_and_time}.{nanoseconds // 1000:06d}Z"
+
+
+def event_line(event: AnalyticsEvent, timestamp_ns: int) -> str:
+    """One JSON Lines line (without the newline): ``timestamp`` (when the event was
+    produced), then the event's exact wire object, whose own keys are left as they are."""
+    line = {TIMESTAMP_KEY: timestamp_text(timestamp_ns), **event.to_dict()}
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
 
 
 def _open(path: Path) -> tuple[int, tuple[int, int]]:
@@ -78,8 +95,8 @@ def _open(path: Path) -> tuple[int, tuple[int, int]]:
     return descriptor, (status.st_dev, status.st_ino)
 
 
-class FileSink(BatchingSink):
-    """Append each event's wire JSON as one line to ``path``.
+class FileSink(BatchingSink[Stamped]):
+    """Append each event's wire JSON, with when it was produced, as one line to ``path``.
 
     The file is created with mode 0600 (an existing file keeps its mode) and opened in
     append mode, so several runs, or processes, add to it. Lines are written per batch
@@ -110,15 +127,18 @@ class FileSink(BatchingSink):
             interval=interval,
         )
 
+    def _items(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> Sequence[Stamped]:
+        return [(event, timestamp_ns) for event in events]
+
     def _deliver_batch(
-        self, events: Sequence[AnalyticsEvent], in_flight: InFlight, stop: StopSignal
+        self, events: Sequence[Stamped], in_flight: InFlight, stop: StopSignal
     ) -> None:
         lines = []
         lost = 0
         first_error: Exception | None = None
-        for event in events:
+        for stamped in events:
             try:
-                lines.append((event_line(event) + "\n").encode("utf-8"))
+                lines.append((event_line(*stamped) + "\n").encode("utf-8"))
             except ENCODING_ERRORS as error:
                 # A lone surrogate (a file name decoded with surrogateescape) cannot be
                 # written: drop that event alone, not the batch.

@@ -1,0 +1,409 @@
+"""``before_send`` and the event type filter: what the program decides before events leave.
+
+Every sink sees what the hook returned: the in-memory sink, the file's lines, the OTLP
+records (decoded by a real loopback receiver) and the Codex backend's request body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+import codex_telemetry
+from codex_telemetry import _client
+from codex_telemetry.facts import (
+    ClientInfo,
+    HookRun,
+    Initialize,
+    InitializeParams,
+    Response,
+    RuntimeMetadata,
+    SkillInvocation,
+    SkillInvoked,
+    Thread,
+    ThreadStartResponse,
+    TrackingContext,
+)
+from codex_telemetry.testing import capture_events
+from tests.otlp_receiver import HttpReceiver, plain_records
+from tests.test_export_codex_backend import Backend
+
+RUNTIME = RuntimeMetadata("0.1.0", "linux", "12.0.0", "x86_64")
+TRACKING = TrackingContext(model_slug="gpt-5", thread_id="thread-1", turn_id="turn-1")
+
+
+def initialize() -> Initialize:
+    return Initialize(
+        connection_id=7,
+        params=InitializeParams(client_info=ClientInfo(name="codex-tui", version="1.0.0")),
+        product_client_id="codex-tui",
+        rpc_transport="stdio",
+        runtime=RUNTIME,
+    )
+
+
+def thread_started() -> Response:
+    return Response(
+        connection_id=7,
+        request_id=1,
+        response=ThreadStartResponse(
+            thread=Thread(id="thread-1", ephemeral=False, created_at=1, source="exec"),
+            model="gpt-5",
+        ),
+    )
+
+
+def hook_run() -> HookRun:
+    return HookRun(tracking=TRACKING, hook_name="Stop", hook_source="user", status="completed")
+
+
+def skill_invoked() -> SkillInvoked:
+    return SkillInvoked(
+        tracking=TRACKING,
+        invocations=[
+            SkillInvocation(
+                skill_name="doc",
+                skill_scope="user",
+                skill_path="/home/me/.codex/skills/doc/SKILL.md",
+                invocation_type="explicit",
+            )
+        ],
+    )
+
+
+def redact_model_drop_hooks(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The README's example: redact ``model``, drop every ``codex_hook_run``."""
+    if event["event_type"] == "codex_hook_run":
+        return None
+    if "model" in event["event_params"]:
+        event["event_params"]["model"] = "redacted"
+    return event
+
+
+THREAD_REDACTED: dict[str, Any] = {
+    "event_type": "codex_thread_initialized",
+    "event_params": {
+        "thread_id": "thread-1",
+        "app_server_client": {
+            "product_client_id": "codex-tui",
+            "client_name": "codex-tui",
+            "client_version": "1.0.0",
+            "rpc_transport": "stdio",
+            "experimental_api_enabled": None,
+        },
+        "runtime": {
+            "codex_rs_version": "0.1.0",
+            "runtime_os": "linux",
+            "runtime_os_version": "12.0.0",
+            "runtime_arch": "x86_64",
+        },
+        "model": "redacted",
+        "ephemeral": False,
+        "thread_source": "user",
+        "initialization_mode": "new",
+        "subagent_source": None,
+        "parent_thread_id": None,
+        "created_at": 1,
+    },
+}
+SKILL: dict[str, Any] = {
+    "event_type": "skill_invocation",
+    "skill_id": "5bc517ec8f1b05d17d2b3928ad95807550108bdd",
+    "skill_name": "doc",
+    "event_params": {
+        "product_client_id": "codex_cli_rs",
+        "skill_scope": "user",
+        "repo_url": None,
+        "thread_id": "thread-1",
+        "invoke_type": "explicit",
+        "model_slug": "gpt-5",
+    },
+}
+
+
+def report_session() -> None:
+    for fact in (initialize(), thread_started(), hook_run(), skill_invoked()):
+        codex_telemetry.track_fact(fact)
+
+
+@pytest.fixture
+def no_default_client() -> Iterator[None]:
+    previous = _client._swap_default(None)
+    try:
+        yield
+    finally:
+        codex_telemetry.shutdown()
+        _client._swap_default(previous)
+
+
+def test_before_send_changes_and_drops_events() -> None:
+    with capture_events(before_send=redact_model_drop_hooks) as capture:
+        report_session()
+        assert capture.dicts() == [THREAD_REDACTED, SKILL]
+        stats = capture.telemetry.stats()
+    assert stats.events_produced == 2
+    assert stats.events_exported == 2
+    assert stats.events_dropped_by_before_send == 1
+    assert stats.before_send_errors == 0
+    assert stats.internal_errors == 0
+
+
+def test_a_before_send_that_returns_its_argument_keeps_the_very_event() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def keep(event: dict[str, Any]) -> dict[str, Any]:
+        seen.append(json.loads(json.dumps(event)))
+        return event
+
+    with capture_events(before_send=keep) as capture:
+        report_session()
+        events = capture.events
+    assert [event.to_dict() for event in events] == seen
+    assert seen[0]["event_params"]["model"] == "gpt-5"
+    assert [type(event).__name__ for event in events] == [
+        "ThreadInitializedEvent",
+        "HookRunEvent",
+        "SkillInvocationEvent",
+    ]
+
+
+def test_a_changed_shape_is_sent_as_returned() -> None:
+    def reshape(event: dict[str, Any]) -> dict[str, Any]:
+        params = event["event_params"]
+        if event["event_type"] == "codex_hook_run":
+            del params["model_slug"]
+            params["team"] = "blue"
+        if event["event_type"] == "skill_invocation":
+            del event["skill_id"]
+        return {**event, "event_params": params}
+
+    with capture_events(before_send=reshape) as capture:
+        codex_telemetry.track_fact(hook_run())
+        codex_telemetry.track_fact(skill_invoked())
+        assert capture.dicts() == [
+            {
+                "event_type": "codex_hook_run",
+                "event_params": {
+                    "thread_id": "thread-1",
+                    "turn_id": "turn-1",
+                    "hook_name": "Stop",
+                    "hook_source": "user",
+                    "status": "completed",
+                    "team": "blue",
+                },
+            },
+            {
+                "event_type": "skill_invocation",
+                "skill_name": "doc",
+                "event_params": SKILL["event_params"],
+            },
+        ]
+
+
+@pytest.mark.parametrize(
+    ("returned", "problem"),
+    [
+        (["not", "a", "dict"], "before_send returned list, not a dict or None"),
+        ({"event_type": "codex_hook_run"}, "without a string event_type and an event_params"),
+        ({"event_type": 1, "event_params": {}}, "without a string event_type"),
+        ({"event_type": "x", "event_params": {"bad key": 1}}, "'bad key' is not a Python"),
+    ],
+)
+def test_a_hook_that_returns_no_wire_event_is_counted_and_the_event_kept(
+    returned: Any, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with capture_events(before_send=lambda event: returned) as capture:
+        codex_telemetry.track_fact(hook_run())
+        [event] = capture.dicts()
+    assert event["event_type"] == "codex_hook_run"
+    assert event["event_params"]["model_slug"] == "gpt-5"
+    stats = capture.telemetry.stats()
+    assert (stats.before_send_errors, stats.internal_errors) == (1, 1)
+    [record] = [r for r in caplog.records if "before_send" in r.getMessage()]
+    assert record.getMessage() == (
+        "codex_telemetry: internal error while running before_send on a codex_hook_run event "
+        "(sent unchanged); your code is unaffected"
+    )
+    assert record.exc_info is not None and problem in str(record.exc_info[1])
+
+
+def test_a_hook_that_raises_is_logged_once_counted_and_the_events_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(event: dict[str, Any]) -> dict[str, Any]:
+        event["event_params"]["model_slug"] = "half-changed"
+        raise RuntimeError("bug in the hook")
+
+    with capture_events(before_send=broken) as capture:
+        for turn in ("turn-1", "turn-2", "turn-3"):
+            codex_telemetry.track_fact(
+                HookRun(
+                    tracking=TrackingContext(model_slug="gpt-5", thread_id="t", turn_id=turn),
+                    hook_name="Stop",
+                    hook_source="user",
+                    status="completed",
+                )
+            )
+        events = capture.dicts()
+    assert [event["event_params"]["model_slug"] for event in events] == ["gpt-5"] * 3
+    stats = capture.telemetry.stats()
+    assert (stats.before_send_errors, stats.internal_errors, stats.events_exported) == (3, 3, 3)
+    lines = [r for r in caplog.records if "before_send" in r.getMessage()]
+    assert len(lines) == 1
+    assert lines[0].levelno == logging.ERROR
+
+
+def test_event_types_exclude_and_include() -> None:
+    with capture_events(event_types__exclude=["codex_hook_run"]) as capture:
+        report_session()
+        assert capture.event_types() == ["codex_thread_initialized", "skill_invocation"]
+        assert capture.telemetry.stats().events_filtered_by_type == 1
+    with capture_events(event_types={"include": ("skill_invocation", "codex_hook_run")}) as capture:
+        report_session()
+        assert capture.event_types() == ["codex_hook_run", "skill_invocation"]
+        assert capture.telemetry.stats().events_filtered_by_type == 1
+    # Both: only the included types, less the excluded ones; filtered before before_send.
+    seen: list[str] = []
+
+    def record(event: dict[str, Any]) -> dict[str, Any]:
+        seen.append(event["event_type"])
+        return event
+
+    with capture_events(
+        event_types__include=["skill_invocation", "codex_hook_run"],
+        event_types__exclude=["codex_hook_run"],
+        before_send=record,
+    ) as capture:
+        report_session()
+        assert capture.event_types() == ["skill_invocation"]
+        assert seen == ["skill_invocation"]
+        assert capture.telemetry.stats().events_filtered_by_type == 2
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['["codex_hook_run", "codex_thread_initialized"]', "codex_hook_run, codex_thread_initialized"],
+)
+@pytest.mark.usefixtures("no_default_client")
+def test_the_exclusion_comes_from_the_environment_into_the_file(
+    value: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CODEX_TELEMETRY_EVENT_TYPES__EXCLUDE", value)
+    path = tmp_path / "events.jsonl"
+    telemetry = codex_telemetry.init(
+        exporter="file",
+        file__path=path,
+        general_analytics=True,
+        before_send=redact_model_drop_hooks,
+    )
+    report_session()
+    assert telemetry.shutdown(10)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [{k: v for k, v in line.items() if k != "timestamp"} for line in lines] == [SKILL]
+    assert telemetry.stats().events_filtered_by_type == 2
+
+
+def test_an_unknown_event_type_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODEX_TELEMETRY_EVENT_TYPES__EXCLUDE", "codex_turn,codex_hook_run")
+    with pytest.raises(codex_telemetry.ConfigurationError) as caught:
+        codex_telemetry.init()
+    assert caught.value.problems == (
+        "event_types.exclude (CODEX_TELEMETRY_EVENT_TYPES__EXCLUDE): 'codex_turn,codex_hook_run' "
+        "holds an unknown event type 'codex_turn'; known: codex_app_mentioned, codex_app_used, "
+        "codex_compaction_event, codex_hook_run, codex_plugin_disabled, codex_plugin_enabled, "
+        "codex_plugin_installed, codex_plugin_uninstalled, codex_plugin_used, "
+        "codex_thread_initialized, codex_turn_event, codex_turn_steer_event, skill_invocation",
+    )
+
+
+def test_before_send_is_set_in_code_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODEX_TELEMETRY_BEFORE_SEND", "my_module.redact")
+    with pytest.raises(codex_telemetry.ConfigurationError) as caught:
+        codex_telemetry.init()
+    assert caught.value.problems == (
+        "before_send (CODEX_TELEMETRY_BEFORE_SEND): 'my_module.redact' is not callable; "
+        "before_send is set in code only",
+    )
+
+
+@pytest.mark.usefixtures("no_default_client")
+def test_the_otlp_records_are_what_before_send_returned() -> None:
+    with HttpReceiver() as receiver:
+        telemetry = codex_telemetry.init(
+            exporter="otlp",
+            otlp__endpoint=receiver.url(),
+            general_analytics=True,
+            before_send=redact_model_drop_hooks,
+        )
+        report_session()
+        assert telemetry.shutdown(10)
+    records = [record for received in receiver.received for record in plain_records(received)]
+    assert [(record.event_name, record.attributes) for record in records] == [
+        ("codex_thread_initialized", THREAD_REDACTED["event_params"]),
+        (
+            "skill_invocation",
+            {"skill_id": SKILL["skill_id"], "skill_name": "doc", **SKILL["event_params"]},
+        ),
+    ]
+
+
+@pytest.mark.usefixtures("no_default_client")
+def test_the_codex_backend_receives_what_before_send_returned() -> None:
+    backend = Backend()
+    telemetry = codex_telemetry.init(
+        exporter="codex_backend",
+        codex_backend__base_url=backend.base_url,
+        codex_backend__token="t",
+        general_analytics=True,
+        before_send=redact_model_drop_hooks,
+    )
+    report_session()
+    assert telemetry.shutdown(10)
+    [(_, _, body)] = backend.requests
+    assert json.loads(body) == {"events": [THREAD_REDACTED, SKILL]}
+
+
+def test_a_client_without_hooks_has_no_hook_stage() -> None:
+    with capture_events() as capture:
+        assert capture.telemetry._worker.hooks is None
+    with capture_events(event_types__exclude=[]) as capture:
+        assert capture.telemetry._worker.hooks is None
+
+
+def reshape_and_redact_runtime(event: dict[str, Any]) -> dict[str, Any]:
+    params = event["event_params"]
+    params["runtime"]["runtime_os_version"] = None  # a nested value, changed in place
+    del params["created_at"]
+    params["team"] = "blue"
+    return event
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+@pytest.mark.usefixtures("no_default_client")
+def test_the_otlp_encoders_send_a_changed_shape_and_nested_value(
+    protocol: Literal["http/protobuf", "http/json"],
+) -> None:
+    with HttpReceiver() as receiver:
+        telemetry = codex_telemetry.init(
+            exporter="otlp",
+            otlp__endpoint=receiver.url(),
+            otlp__protocol=protocol,
+            general_analytics=True,
+            event_types__include=["codex_thread_initialized"],
+            before_send=reshape_and_redact_runtime,
+        )
+        report_session()
+        assert telemetry.shutdown(10)
+    [record] = [record for received in receiver.received for record in plain_records(received)]
+    expected: dict[str, Any] = dict(THREAD_REDACTED["event_params"])
+    del expected["created_at"]
+    expected["model"] = "gpt-5"
+    expected["runtime"] = {**expected["runtime"], "runtime_os_version": None}
+    expected["team"] = "blue"
+    assert (record.event_name, record.attributes) == ("codex_thread_initialized", expected)
