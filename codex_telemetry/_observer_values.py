@@ -15,6 +15,8 @@ import reprlib
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
+from pydantic import ValidationError
+
 from codex_telemetry._runtime import current_runtime, os_info_version, rust_arch_name, rust_os_name
 from codex_telemetry.facts import (
     Capabilities,
@@ -391,12 +393,19 @@ def read_turn(raw: JsonObject, unknown: UnknownValues) -> Turn:
     raw_error = raw.get("error")
     if isinstance(raw_error, Mapping):
         info = raw_error.get("codexErrorInfo")
-        if info is not None and tag(info) not in _CODEX_ERROR_INFOS:
+        noted = info is not None and tag(info) not in _CODEX_ERROR_INFOS
+        if noted:
             unknown.note("codex_error_info", info)  # passed through unchanged all the same
-        error = TurnError(
-            message=optional_str(raw_error.get("message")) or "",
-            codex_error_info=info if isinstance(info, str | Mapping) else None,
-        )
+        message = optional_str(raw_error.get("message")) or ""
+        info = info if isinstance(info, str | Mapping) else None
+        try:
+            error = TurnError(message=message, codex_error_info=info)
+        except ValidationError:
+            # Deeper or larger than a fact may carry: the turn is still reported, with
+            # its error info left out (and counted), rather than lost as malformed.
+            if not noted:
+                unknown.note("codex_error_info", "<too deep or too large>")
+            error = TurnError(message=message, codex_error_info=None)
     return Turn(
         id=required_str(raw, "id"),
         status=status,

@@ -278,3 +278,49 @@ def test_an_unknown_sub_agent_source_is_reported_verbatim() -> None:
         )
     ]
     assert recorder.observer.stats().unknown_values == {"subagent_source": 1}
+
+
+def _replay(transform: Any) -> tuple[list[dict[str, Any]], AppServerObserver]:
+    reducer = AnalyticsReducer(clock=lambda: CLOCK)
+    events: list[dict[str, Any]] = []
+
+    def track(fact: Fact) -> None:
+        events.extend(event.to_dict() for event in reducer.ingest(fact))
+
+    observer = AppServerObserver(track=track)
+    for _, direction, message in recorded("c_full_turn.jsonl", FIXTURES_0171):
+        observer.observe(transform(json.loads(json.dumps(message))), direction)
+    return events, observer
+
+
+def test_an_error_info_deeper_than_a_fact_may_carry_still_yields_the_turn_event() -> None:
+    """A fact refuses a ``codex_error_info`` deeper than 32 levels; the observer then
+    reports the turn without it instead of losing the turn as a malformed message."""
+
+    def deep_error(message: dict[str, Any]) -> dict[str, Any]:
+        if message.get("method") == "turn/completed":
+            turn = message["params"]["turn"]
+            if turn["id"] == FIRST_TURN:
+                info: Any = "badRequest"
+                for _ in range(40):
+                    info = {"nested": info}
+                turn["status"] = "failed"
+                turn["error"] = {"message": "too deep", "codexErrorInfo": info}
+        return message
+
+    plain, _ = _replay(lambda message: message)
+    events, observer = _replay(deep_error)
+    assert len(events) == len(plain) == 3
+    assert [event["event_type"] for event in events] == [
+        "codex_thread_initialized",
+        "codex_turn_event",
+        "codex_turn_event",
+    ]
+    first_turn = events[1]["event_params"]
+    assert (first_turn["turn_id"], first_turn["status"], first_turn["turn_error"]) == (
+        FIRST_TURN,
+        "failed",
+        None,
+    )
+    assert observer.stats().unknown_values == {"codex_error_info": 1}
+    assert observer.stats().malformed == 0
