@@ -289,7 +289,7 @@ def _replay(transform: Any) -> tuple[list[dict[str, Any]], AppServerObserver]:
 
     observer = AppServerObserver(track=track)
     for _, direction, message in recorded("c_full_turn.jsonl", FIXTURES_0171):
-        observer.observe(transform(json.loads(json.dumps(message))), direction)
+        observer.observe(transform(json.loads(json.dumps(message))), direction)  # type: ignore[arg-type]
     return events, observer
 
 
