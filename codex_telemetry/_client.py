@@ -84,6 +84,11 @@ class Telemetry(Gate):
         self._sink_factory = sink_factory if sink is None else None
         self._reducer_factory = reducer_factory or _setup.default_reducer_factory(self._settings)
         self._max_queue = self._settings.max_queue_size
+        self._spool_plan = (
+            _setup.spool_plan(self._settings)
+            if self._active and sink is None and sink_factory is None and logger_provider is None
+            else None
+        )
         self._instrumented: list[str] = []
         self._shutdown_result: bool | None = None
         self._shutdown_done = threading.Event()
@@ -116,6 +121,7 @@ class Telemetry(Gate):
             delivery=delivery,
             reducer_factory=self._reducer_factory,
             errors=errors,
+            spool=self._spool_plan,
         )
         self._reset_gate(worker, errors)
 
@@ -170,6 +176,7 @@ class Telemetry(Gate):
                 delivered = _lifecycle.call_with_deadline(
                     worker.sink.shutdown, max(0.0, deadline - time.monotonic()), self._errors
                 )
+            worker.close_spool()  # after the sink: what it did not settle stays spooled
             _lifecycle.unregister_exit_hook(self._at_exit)
             result = drained and delivered and worker.sink_error_drops.value == 0
             self._shutdown_result = result
@@ -205,6 +212,9 @@ class Telemetry(Gate):
             events_dropped=MappingProxyType(events_dropped),
             reducer_evicted=evicted,
             internal_errors=self._errors.count,
+            events_spooled=worker.spooled.value,
+            events_replayed=worker.replayed.value,
+            events_kept=worker.kept,
         )
 
     def __repr__(self) -> str:
@@ -231,6 +241,7 @@ class Telemetry(Gate):
 
     def _after_fork_in_child(self) -> None:
         """Start over in a forked child: nothing the parent queued is sent twice."""
+        self._worker.forget_spool_after_fork()
         sink = self._worker.sink
         delivery = DeliveryCounters()
         if self._routes is not AFTER_SHUTDOWN_ROUTES:
@@ -329,6 +340,9 @@ def init(
         reducer.max_pending_requests: int = 4096
         reducer.max_turns: int = 4096
         reducer.idle_seconds: float = 86400.0 (state untouched this long may be evicted)
+        spool.enabled: bool = on for "otlp" and "codex_backend", off for the others
+        spool.directory: path = the "spool" folder of the per-user cache directory
+        spool.max_bytes: int = 67108864 (64 MiB on disk per destination, oldest dropped)
 
     Raises :class:`ConfigurationError` for a bad setting, naming it and its variable.
     """

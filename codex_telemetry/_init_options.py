@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         FileSettings,
         OTLPSettings,
         ReducerSettings,
+        SpoolSettings,
     )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "OTLPOptions",
     "OTLPProtocol",
     "ReducerOptions",
+    "SpoolOptions",
 ]
 
 ExporterName: TypeAlias = Literal["otlp", "console", "file", "codex_backend", "none"]
@@ -84,6 +86,14 @@ class ReducerOptions(TypedDict, total=False):
     idle_seconds: float | None
 
 
+class SpoolOptions(TypedDict, total=False):
+    """``spool={...}``: the fields of :class:`~codex_telemetry._settings.SpoolSettings`."""
+
+    enabled: bool | None
+    directory: _FilePath
+    max_bytes: int | None
+
+
 class InitOptions(TypedDict, total=False):
     """The settings ``init()`` takes as keywords; see the docstring of ``init``."""
 
@@ -127,3 +137,8 @@ class InitOptions(TypedDict, total=False):
     reducer__max_pending_requests: int | None
     reducer__max_turns: int | None
     reducer__idle_seconds: float | None
+
+    spool: SpoolOptions | SpoolSettings | None
+    spool__enabled: bool | None
+    spool__directory: _FilePath
+    spool__max_bytes: int | None

@@ -99,13 +99,21 @@ def report_at_exit(
     what it cannot know: events it never finished taking, and facts the worker had not
     reduced yet when the time was up.
     """
-    stuck = stats.events_produced - stats.events_exported - stats.events_dropped_total
+    # Events kept in the spool are not lost (the worker said where they are); events a
+    # previous process left are exported or dropped here besides those produced.
+    stuck = (
+        stats.events_produced
+        + stats.events_replayed
+        - stats.events_exported
+        - stats.events_dropped_total
+        - stats.events_kept
+    )
     unreduced = stats.facts_accepted - processed
     if stuck <= 0 and unreduced <= 0:
         return
     # A sink that did not finish its shutdown has not reported what it dropped either:
     # count every event not delivered, so that this one line is the total.
-    undelivered = stats.events_produced - stats.events_exported if stuck > 0 else 0
+    undelivered = stuck + stats.events_dropped_total if stuck > 0 else 0
     if undelivered <= 0:
         # The sink said what it lost, if anything: a second "not delivered" line (of 0
         # events) would only contradict it.

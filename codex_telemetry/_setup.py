@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk._logs import LoggerProvider
 
     from codex_telemetry._export._base import DeliveryCounters, EventSink
+    from codex_telemetry._export._factory import SpoolPlan
     from codex_telemetry._instrumentation import FactTracker
     from codex_telemetry._reducer import AnalyticsReducer
     from codex_telemetry._settings import ConfigurationError, TelemetrySettings
@@ -25,6 +26,7 @@ __all__ = [
     "default_sink_factory",
     "instrument",
     "sink_error",
+    "spool_plan",
     "uninstrument",
 ]
 
@@ -48,6 +50,13 @@ def default_sink_factory(
         return create_sink(settings, delivery, logger_provider)
 
     return create
+
+
+def spool_plan(settings: TelemetrySettings) -> SpoolPlan | None:
+    """Where the worker keeps its durable spool for ``settings``; None: no spool."""
+    from codex_telemetry._export._factory import spool_plan as plan  # noqa: PLC0415
+
+    return plan(settings)
 
 
 def default_reducer_factory(settings: TelemetrySettings) -> Callable[[], AnalyticsReducer]:

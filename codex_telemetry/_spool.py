@@ -881,6 +881,25 @@ class Spool:
                     self._release(segment)
             self._held.clear()
 
+    def unsettled_events(self) -> int:
+        """Events on disk not yet acknowledged: handed out and pending, and the backlog's
+        (read to count them: call it once, at the end). In memory: only the pending."""
+        with self._lock:
+            count = self._pending_events
+            if self._in_memory and self._directory is None:
+                return count
+            for segment in self._held:
+                if segment.fd < 0 or segment.unreadable or segment.read_offset >= segment.size:
+                    continue
+                try:
+                    data = os.pread(
+                        segment.fd, segment.size - segment.read_offset, segment.read_offset
+                    )
+                except OSError:
+                    continue
+                count += _count_lines(data)[0]
+            return count
+
     def close_after_fork(self) -> None:
         """In a forked child: forget the inherited segments without touching them (the
         parent still owns them and their locks). Open a new spool in the child."""

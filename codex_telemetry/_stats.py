@@ -117,6 +117,14 @@ class TelemetryStats:
     """Reducer state evicted to keep memory bounded, by kind."""
     internal_errors: int = 0
     """Faults caught inside the SDK (each logged; the host program is unaffected)."""
+    events_spooled: int = 0
+    """Events written to the durable spool as they were produced."""
+    events_replayed: int = 0
+    """Events read back from the spool and handed to the sink: those a previous process
+    left (counted again in ``events_exported`` or ``events_dropped``), and those this
+    process spooled while the sink had no room."""
+    events_kept: int = 0
+    """Events left in the spool at shutdown, for the next process that uses it."""
 
     def __post_init__(self) -> None:
         # Plain copies, whatever mapping the snapshot was built from: a read-only view

@@ -6,13 +6,20 @@ worker reaches it. The worker owns the reducer and, in a forked child, makes the
 fault in the reducer or the sink is reported to the client's internal-error policy and
 the worker goes on: the worker thread runs in that policy's charge, so nothing is raised
 there.
+
+With a durable spool (:mod:`codex_telemetry._spool`), the worker opens it when it starts
+(claiming what dead processes left for the same destination), appends every batch of
+events the reducer produces before the sink sees them, and hands the spool's backlog
+(those orphans first, then what the sink had no room for) to the sink, oldest first,
+whenever the sink has room. The sink acknowledges settled batches to the spool.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
@@ -20,28 +27,44 @@ from codex_telemetry._stats import Counter
 
 if TYPE_CHECKING:
     from codex_telemetry._export._base import DeliveryCounters, EventSink
+    from codex_telemetry._export._factory import SpoolPlan
     from codex_telemetry._internal_errors import InternalErrors
     from codex_telemetry._reducer import AnalyticsReducer
+    from codex_telemetry._spool import Spool
+    from codex_telemetry.events import AnalyticsEvent
     from codex_telemetry.facts import Fact
 
 __all__ = ["Marker", "Worker"]
+
+_logger = logging.getLogger("codex_telemetry")
+
+# While the spool has a backlog, how often the worker looks for room in the sink (s).
+_BACKLOG_POLL = 0.02
+# How often an idle worker claims segments that processes sharing the spool left behind
+# (a multiprocessing child ends with os._exit, before its sink delivered) (s).
+_CLAIM_INTERVAL = 1.0
+# Events read back from the spool at a time.
+_TAKE = 128
 
 
 class Marker:
     """Put in the queue by ``flush``/``shutdown``; set when the worker reaches it."""
 
-    __slots__ = ("done", "stop")
+    __slots__ = ("deadline", "done", "stop")
 
     def __init__(self, *, stop: bool) -> None:
         self.stop = stop
         self.done = threading.Event()
+        self.deadline = 0.0
+        """When the waiter gives up (monotonic): the stop marker's backlog feeding ends."""
 
 
 class Worker:
     """The fact queue and the one thread that empties it into the reducer and the sink.
 
     ``sink`` is the sink to use, or None to make one with ``sink_factory(delivery)`` on the
-    worker's thread when it starts (a forked child). Started at most once.
+    worker's thread when it starts (a forked child). ``spool`` says where the durable
+    spool is opened, on the worker's thread; None: no spool. Started at most once.
     """
 
     def __init__(
@@ -52,6 +75,7 @@ class Worker:
         delivery: DeliveryCounters,
         reducer_factory: Callable[[], AnalyticsReducer],
         errors: InternalErrors,
+        spool: SpoolPlan | None = None,
     ) -> None:
         self.queue: SimpleQueue[Fact | Marker] = SimpleQueue()
         self.started = False
@@ -72,6 +96,15 @@ class Worker:
         self.sink_error_drops = Counter()
         """Events lost because the sink raised on them, or could not be made."""
         self._sink_error_drops_at_last_flush = 0
+        self._spool_plan = spool
+        self.spool: Spool | None = None
+        self.spooled = Counter()
+        """Events appended to the spool."""
+        self.replayed = Counter()
+        """Events read back from the spool and handed to the sink."""
+        self.kept = 0
+        """Events left in the spool for the next process when it was closed."""
+        self._spool_full_logged = False
 
     def start(self) -> int:
         """Start the thread and return its ident; raises when it cannot (e.g. at
@@ -89,6 +122,7 @@ class Worker:
             return True
         if self.ident == threading.get_ident():
             return False  # the worker cannot wait for itself
+        marker.deadline = time.monotonic() + timeout
         self.queue.put(marker)
         return marker.done.wait(timeout)
 
@@ -105,7 +139,35 @@ class Worker:
         flushed = False
         with self._errors.handling("sink_flush", "flushing the sink"):
             flushed = bool(sink.force_flush(timeout))
-        return flushed and clean
+        spool = self.spool
+        # Events still in the spool's backlog were not delivered yet.
+        return flushed and clean and not (spool is not None and spool.backlog)
+
+    def close_spool(self) -> None:
+        """Close the spool after the sink's shutdown; say how many events it keeps for the
+        next process, and where. Idempotent."""
+        spool, self.spool = self.spool, None
+        if spool is None:
+            return
+        with self._errors.handling("spool_close", "closing the spool"):
+            kept = spool.unsettled_events()
+            directory = spool.stats().directory
+            spool.close()
+            self.kept = kept
+            if kept and not spool.in_memory:
+                _logger.warning(
+                    "codex_telemetry: %d analytics events were kept in the spool (%s) and "
+                    "will be sent by the next process that uses it; your program is "
+                    "unaffected",
+                    kept,
+                    directory,
+                )
+
+    def forget_spool_after_fork(self) -> None:
+        """In a forked child: let go of the parent's spool without touching its files."""
+        spool, self.spool = self.spool, None
+        if spool is not None:
+            spool.close_after_fork()
 
     def reclaim_stranded(self) -> None:
         """Count what the lock-free path of ``track_fact`` put in the queue after the
@@ -132,18 +194,64 @@ class Worker:
             reducer = None
             with self._errors.handling("reducer_create", "building the reducer"):
                 reducer = self.reducer = self._reducer_factory()
+            if self._spool_plan is not None and self.sink is not None:
+                with self._errors.handling("spool_open", "opening the spool"):
+                    self._open_spool(self._spool_plan, self.sink)
             self._loop(reducer)
+
+    def _open_spool(self, plan: SpoolPlan, sink: EventSink) -> None:
+        from codex_telemetry._spool import Spool  # noqa: PLC0415 - only a spooling worker
+
+        make_durable = getattr(sink, "make_durable", None)
+        if make_durable is None or not hasattr(sink, "has_room"):
+            return
+        spool = Spool.open(
+            plan.key,
+            root=plan.root,
+            max_bytes=plan.max_bytes,
+            label=plan.label,
+            on_drop=self._on_spool_drop,
+        )
+        if spool.in_memory or not make_durable(spool.acknowledge):
+            spool.close()  # the sink's queue waits for room instead, as without a spool
+            return
+        self.spool = spool
+
+    def _on_spool_drop(self, count: int) -> None:
+        self.delivery.dropped.add("spool_full", count)
+        if not self._spool_full_logged:
+            self._spool_full_logged = True
+            _logger.warning(
+                "codex_telemetry: the spool is full (spool.max_bytes); its oldest "
+                "undelivered analytics events are dropped (counted spool_full); your "
+                "program is unaffected"
+            )
 
     def _loop(self, reducer: AnalyticsReducer | None) -> None:
         queue = self.queue
+        next_claim = time.monotonic() + _CLAIM_INTERVAL
         while True:
-            item = queue.get()
+            spool = self.spool
+            if spool is None:
+                item = queue.get()
+            else:
+                if spool.backlog:
+                    self._feed_backlog(spool)
+                try:
+                    item = queue.get(timeout=_BACKLOG_POLL if spool.backlog else _CLAIM_INTERVAL)
+                except Empty:
+                    if time.monotonic() >= next_claim:
+                        next_claim = time.monotonic() + _CLAIM_INTERVAL
+                        spool.claim_orphans()
+                    continue
             if type(item) is Marker:
                 if item.stop:
                     self._drain(reducer)
+                    self._feed_backlog_until(item.deadline)
                     self.stopped = True
                     item.done.set()
                     return
+                self._feed_backlog_until(item.deadline)  # a flush delivers the backlog too
                 item.done.set()
                 continue
             self._process(item, reducer)
@@ -172,12 +280,58 @@ class Worker:
         if not events:
             return
         self.produced.add(len(events))
+        self._hand_over(events, time.time_ns())
+
+    def _hand_over(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
+        """Give the sink ``events``: through the spool when there is one, which keeps them
+        in its backlog instead while the sink has no room or older events still wait."""
         sink = self.sink
         if sink is None:
             self.sink_error_drops.add(len(events))
             return
         try:
-            sink.export(events, time.time_ns())
+            spool = self.spool
+            if spool is not None:
+                self.spooled.add(len(events))
+                if not spool.append(events, timestamp_ns, hand_out=sink.has_room(len(events))):  # type: ignore[attr-defined]
+                    return
+            sink.export(events, timestamp_ns)
         except Exception:
             self.sink_error_drops.add(len(events))
             self._errors.report("sink", "handing events to the sink")
+
+    # --- the spool's backlog ----------------------------------------------------------------
+
+    def _feed_backlog(self, spool: Spool) -> None:
+        """Hand the sink, oldest first, as much of the spool's backlog as it has room for."""
+        sink = self.sink
+        if sink is None:
+            return
+        while spool.backlog and sink.has_room(_TAKE):  # type: ignore[attr-defined]
+            taken = spool.take(_TAKE)
+            if not taken:
+                return
+            self.replayed.add(len(taken))
+            try:
+                # Each event goes with its own production time: export runs of one time.
+                run: list[AnalyticsEvent] = []
+                run_time = taken[0].timestamp_ns
+                for spooled in taken:
+                    if spooled.timestamp_ns != run_time and run:
+                        sink.export(run, run_time)
+                        run = []
+                    run_time = spooled.timestamp_ns
+                    run.append(spooled.to_event())
+                if run:
+                    sink.export(run, run_time)
+            except Exception:
+                self.sink_error_drops.add(len(taken))
+                self._errors.report("sink", "handing spooled events to the sink")
+
+    def _feed_backlog_until(self, deadline: float) -> None:
+        """At shutdown: feed the backlog while the sink makes room, until ``deadline``."""
+        spool = self.spool
+        while spool is not None and spool.backlog and time.monotonic() < deadline:
+            self._feed_backlog(spool)
+            if spool.backlog:
+                time.sleep(_BACKLOG_POLL)

@@ -6,6 +6,7 @@ return within its timeout plus a small margin whatever the collector does.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -31,7 +32,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._batching import BatchWorker, InFlight
+from codex_telemetry._export._batching import BatchWorker, InFlight, estimate_size
 from codex_telemetry._export._otlp import (
     OTLPGrpcLogExporter,
     OTLPHttpLogExporter,
@@ -387,13 +388,15 @@ def test_partial_success_counts_the_rejected_records() -> None:
 # --- the queue ------------------------------------------------------------------------
 
 
-def test_full_export_queue_drops_new_items_and_counts_them() -> None:
+def _blocked_batch_worker() -> tuple[BatchWorker[int], DeliveryCounters, threading.Event]:
+    """A worker whose first batch (1, 2, 3) is held by the exporter until released, and
+    whose queue (3 items) is full with 4, 5, 6."""
     started = threading.Event()
     release = threading.Event()
 
     def export_batch(items: Sequence[int], in_flight: InFlight, stop: StopSignal) -> None:
         started.set()
-        release.wait()
+        release.wait(30.0)
         in_flight.exported(len(items))
 
     delivery = DeliveryCounters()
@@ -403,12 +406,128 @@ def test_full_export_queue_drops_new_items_and_counts_them() -> None:
     worker.put([1, 2, 3])
     assert started.wait(10.0)  # the worker holds the first batch
     worker.put([4, 5, 6])  # fills the queue
-    worker.put([7, 8])  # no room
+    return worker, delivery, release
+
+
+def test_full_export_queue_makes_put_wait_for_room_instead_of_dropping() -> None:
+    worker, delivery, release = _blocked_batch_worker()
+    putter = threading.Thread(target=worker.put, args=([7, 8],))
+    putter.start()
+    putter.join(0.2)
+    assert putter.is_alive()  # waiting for room, nothing dropped
+    assert delivery.dropped.snapshot() == {}
     release.set()
-    assert worker.flush(10.0) is False  # two were dropped
-    assert worker.shutdown(1.0) is False
-    assert delivery.exported.value == 6
-    assert delivery.dropped.snapshot() == {"export_queue_full": 2}
+    putter.join(10.0)
+    assert not putter.is_alive()
+    assert worker.flush(10.0) is True
+    assert worker.shutdown(1.0) is True
+    assert delivery.exported.value == 8
+    assert delivery.dropped.snapshot() == {}
+
+
+def test_a_put_waiting_for_room_ends_at_shutdown_and_counts_what_it_held() -> None:
+    worker, delivery, release = _blocked_batch_worker()
+    putter = threading.Thread(target=worker.put, args=([7, 8],))
+    putter.start()
+    putter.join(0.2)
+    assert putter.is_alive()
+    assert worker.shutdown(0.0) is False
+    putter.join(10.0)
+    assert not putter.is_alive()
+    release.set()
+    # 7 and 8 were never queued; 4, 5, 6 were queued; 1, 2, 3 were in flight.
+    assert delivery.dropped.snapshot() == {"shutdown": 8}
+    assert delivery.exported.value == 0
+
+
+def test_a_durable_put_never_waits_and_shutdown_keeps_what_is_left() -> None:
+    started = threading.Event()
+    release = threading.Event()
+    acknowledged: list[int] = []
+
+    def export_batch(items: Sequence[int], in_flight: InFlight, stop: StopSignal) -> None:
+        started.set()
+        release.wait(30.0)
+        in_flight.exported(len(items))
+
+    delivery = DeliveryCounters()
+    worker: BatchWorker[int] = BatchWorker(
+        export_batch, delivery, max_queue_size=3, batch_size=3, interval=60.0, name="test"
+    )
+    worker.make_durable(acknowledged.append)
+    worker.put([1, 2, 3])
+    assert started.wait(10.0)
+    assert worker.has_room(3)
+    worker.put([4, 5, 6])
+    assert not worker.has_room(1)
+    worker.put([7])  # over the bound: the caller asked has_room first, and it does not wait
+    assert worker.shutdown(0.0) is False
+    release.set()
+    assert delivery.dropped.snapshot() == {}
+    assert delivery.kept.value == 7
+    assert acknowledged == []  # nothing settled before the deadline is acknowledged
+
+
+def test_a_durable_worker_acknowledges_settled_batches_in_order() -> None:
+    acknowledged: list[int] = []
+
+    def export_batch(items: Sequence[int], in_flight: InFlight, stop: StopSignal) -> None:
+        if 2 in items:
+            in_flight.dropped(len(items), "http_400")  # refused for good: settled too
+        else:
+            in_flight.exported(len(items))
+
+    delivery = DeliveryCounters()
+    worker: BatchWorker[int] = BatchWorker(
+        export_batch, delivery, max_queue_size=10, batch_size=2, interval=60.0, name="test"
+    )
+    worker.make_durable(acknowledged.append)
+    worker.put([1, 2, 3, 4, 5])
+    assert worker.flush(10.0) is False
+    assert worker.shutdown(5.0) is False
+    assert acknowledged == [2, 2, 1]
+    assert delivery.exported.value == 3
+    assert delivery.dropped.snapshot() == {"http_400": 2}
+
+
+def test_the_export_queue_is_bounded_in_bytes() -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def export_batch(items: Sequence[str], in_flight: InFlight, stop: StopSignal) -> None:
+        started.set()
+        release.wait(30.0)
+        in_flight.exported(len(items))
+
+    delivery = DeliveryCounters()
+    worker: BatchWorker[str] = BatchWorker(
+        export_batch,
+        delivery,
+        max_queue_size=1000,
+        batch_size=1,
+        interval=60.0,
+        name="test",
+        size_of=estimate_size,
+        max_queue_bytes=250_000,
+    )
+    worker.put(["x"])
+    assert started.wait(10.0)
+    big = "y" * 100_000
+    worker.put([big, big])  # 200 KB and some: under the bound
+    assert worker.has_room(1)
+    worker.put([big])  # one more fits while the bytes are under the bound
+    assert not worker.has_room(1)  # 300 KB: full in bytes, far from full in items
+    release.set()
+    assert worker.shutdown(10.0) is True
+    assert delivery.exported.value == 4
+
+
+def test_estimate_size_counts_nested_strings() -> None:
+    assert estimate_size("a" * 1000) == 1056
+    assert estimate_size(("a" * 10, {"k": "b" * 20})) == 56 + 66 + 56 + 57 + 76
+    event = skill_event(1)
+    big = dataclasses.replace(event, skill_name="z" * 100_000)  # type: ignore[type-var]
+    assert estimate_size(big) - estimate_size(event) == 100_000 - len("skill-1")
 
 
 def test_shutdown_abandons_a_batch_still_in_flight_exactly_once() -> None:

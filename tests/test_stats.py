@@ -51,6 +51,9 @@ def test_a_live_snapshot_is_plain_values() -> None:
         "events_dropped": {},
         "reducer_evicted": {"connections": 0, "threads": 0, "pending_requests": 0, "turns": 0},
         "internal_errors": 0,
+        "events_spooled": 0,
+        "events_replayed": 0,
+        "events_kept": 0,
     }
     assert stats.to_dict() == dataclasses.asdict(stats)
     assert repr(stats) == (
@@ -86,6 +89,9 @@ def test_to_dict_is_json_and_a_copy() -> None:
         "events_dropped": {"http_401": 3},
         "reducer_evicted": {"turns": 1},
         "internal_errors": 1,
+        "events_spooled": 0,
+        "events_replayed": 0,
+        "events_kept": 0,
     }
     plain["facts_dropped"]["queue_full"] = 99
     assert stats.facts_dropped == {"queue_full": 2, "invalid": 1}

@@ -26,6 +26,7 @@ from codex_telemetry._settings import (
     FileSettings,
     OTLPSettings,
     ReducerSettings,
+    SpoolSettings,
     TelemetrySettings,
     load_settings,
 )
@@ -38,6 +39,7 @@ _NAMESPACE = {
     "FileSettings": FileSettings,
     "CodexBackendSettings": CodexBackendSettings,
     "ReducerSettings": ReducerSettings,
+    "SpoolSettings": SpoolSettings,
 }
 
 
@@ -179,6 +181,10 @@ def _sample_values(tmp_path: Path) -> dict[str, Any]:
         "reducer__max_pending_requests": 3,
         "reducer__max_turns": 4,
         "reducer__idle_seconds": 60,
+        "spool": {"enabled": False},
+        "spool__enabled": True,
+        "spool__directory": tmp_path / "spool",
+        "spool__max_bytes": 2 * 1024 * 1024,
     }
 
 
@@ -229,7 +235,7 @@ def test_the_defaults_in_help_of_init_are_the_settings_defaults() -> None:
             continue  # "the package version", "on under pytest"
         assert value == _default_of(name.split(".")), name
         checked += 1
-    assert checked == 18
+    assert checked == 19
 
 
 def test_help_of_init_lists_every_setting_once() -> None:

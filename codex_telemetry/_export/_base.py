@@ -18,6 +18,9 @@ class DeliveryCounters:
 
     exported: Counter = field(default_factory=Counter)
     dropped: ReasonCounter = field(default_factory=ReasonCounter)
+    kept: Counter = field(default_factory=Counter)
+    """Events a durable sink did not deliver before its shutdown deadline and left in
+    the spool, unacknowledged, for the next process (not lost)."""
 
 
 class EventSink(Protocol):
