@@ -79,16 +79,17 @@ class Telemetry(Gate):
         self._routes = routes(
             enabled=self._active, general_analytics=self._settings.general_analytics
         )
-        if sink_factory is None and sink is None:
-            sink_factory = _setup.default_sink_factory(self._settings, logger_provider)
-        self._sink_factory = sink_factory if sink is None else None
-        self._reducer_factory = reducer_factory or _setup.default_reducer_factory(self._settings)
-        self._max_queue = self._settings.max_queue_size
+        # The spool only with our own sink: a given sink or provider cannot acknowledge.
         self._spool_plan = (
             _setup.spool_plan(self._settings)
             if self._active and sink is None and sink_factory is None and logger_provider is None
             else None
         )
+        if sink_factory is None and sink is None:
+            sink_factory = _setup.default_sink_factory(self._settings, logger_provider)
+        self._sink_factory = sink_factory if sink is None else None
+        self._reducer_factory = reducer_factory or _setup.default_reducer_factory(self._settings)
+        self._max_queue = self._settings.max_queue_size
         self._instrumented: list[str] = []
         self._shutdown_result: bool | None = None
         self._shutdown_done = threading.Event()
