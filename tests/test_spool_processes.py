@@ -52,9 +52,7 @@ def _run(home: Path, endpoint: str, count: int, prefix: str) -> str:
     return err
 
 
-def _run_with_healthy_collector(
-    home: Path, port: int, count: int = 10
-) -> collections.Counter[str]:
+def _run_with_healthy_collector(home: Path, port: int, count: int = 10) -> collections.Counter[str]:
     """A second process on the same spool and endpoint: how often each turn id arrived."""
     with HttpReceiver(port=port) as receiver:
         # A long enough exit for the backlog on a busy machine (a user's setting).
@@ -66,7 +64,7 @@ def _run_with_healthy_collector(
             stderr=subprocess.PIPE,
             text=True,
         )
-        out, err = child.communicate(timeout=120)
+        _out, err = child.communicate(timeout=120)
         assert child.returncode == 0, err
         received = list(receiver.received)
     return collections.Counter(
@@ -121,9 +119,7 @@ def test_collector_down_for_a_whole_run_then_up_for_the_next_run_delivers_all(
     assert _spool_files(home) == []  # everything acknowledged
 
 
-def test_a_collector_hung_at_exit_keeps_the_events_for_the_next_run(
-    home: Path, port: int
-) -> None:
+def test_a_collector_hung_at_exit_keeps_the_events_for_the_next_run(home: Path, port: int) -> None:
     with socket.socket() as hung:  # accepts connections (the kernel does), never answers
         hung.bind(("127.0.0.1", port))
         hung.listen(64)
