@@ -123,8 +123,15 @@ class Telemetry(Gate):
             reducer_factory=self._reducer_factory,
             errors=errors,
             spool=self._spool_plan,
+            max_queue_size=self._settings.max_queue_size,
+            set_queue_limit=self._limit_queue,
         )
+        self._max_queue = self._settings.max_queue_size
         self._reset_gate(worker, errors)
+
+    def _limit_queue(self, count: int) -> None:
+        """The worker's byte bound of the fact queue, as a count of facts of the size seen."""
+        self._max_queue = count
 
     # --- public -------------------------------------------------------------------------
 

@@ -45,6 +45,42 @@ _BACKLOG_POLL = 0.02
 _CLAIM_INTERVAL = 1.0
 # Events read back from the spool at a time.
 _TAKE = 128
+MAX_FACT_QUEUE_BYTES = 64 * 1024 * 1024
+"""About the most the facts waiting in the fact queue hold (see :class:`_FactSizes`)."""
+# One fact in this many is measured.
+_SAMPLE_EVERY = 8
+
+
+class _FactSizes:
+    """Bounds the fact queue in bytes without costing the caller anything: the worker
+    measures one fact in ``_SAMPLE_EVERY`` and lowers the queue's count limit so that
+    the facts it holds stay near ``MAX_FACT_QUEUE_BYTES`` (a larger fact raises the
+    estimate at once; smaller ones lower it slowly)."""
+
+    __slots__ = ("_countdown", "_estimate", "_limit", "_max_count", "_set_limit")
+
+    def __init__(self, max_count: int, set_limit: Callable[[int], None] | None) -> None:
+        self._max_count = max_count
+        self._set_limit = set_limit
+        self._countdown = 0
+        self._estimate = 0.0
+        self._limit = max_count
+
+    def observe(self, fact: object) -> None:
+        if self._set_limit is None:
+            return
+        if self._countdown:
+            self._countdown -= 1
+            return
+        self._countdown = _SAMPLE_EVERY - 1
+        from codex_telemetry._export._batching import estimate_size  # noqa: PLC0415
+
+        size = estimate_size(fact)
+        self._estimate = max(float(size), self._estimate * 0.9 + size * 0.1)
+        limit = max(1, min(self._max_count, int(MAX_FACT_QUEUE_BYTES // self._estimate)))
+        if limit != self._limit:
+            self._limit = limit
+            self._set_limit(limit)
 
 
 class Marker:
@@ -64,7 +100,9 @@ class Worker:
 
     ``sink`` is the sink to use, or None to make one with ``sink_factory(delivery)`` on the
     worker's thread when it starts (a forked child). ``spool`` says where the durable
-    spool is opened, on the worker's thread; None: no spool. Started at most once.
+    spool is opened, on the worker's thread; None: no spool. ``set_queue_limit(count)``
+    lowers (or restores, up to ``max_queue_size``) the fact queue's count limit to keep
+    its bytes near ``MAX_FACT_QUEUE_BYTES``. Started at most once.
     """
 
     def __init__(
@@ -76,6 +114,8 @@ class Worker:
         reducer_factory: Callable[[], AnalyticsReducer],
         errors: InternalErrors,
         spool: SpoolPlan | None = None,
+        max_queue_size: int = 0,
+        set_queue_limit: Callable[[int], None] | None = None,
     ) -> None:
         self.queue: SimpleQueue[Fact | Marker] = SimpleQueue()
         self.started = False
@@ -105,6 +145,7 @@ class Worker:
         self.kept = 0
         """Events left in the spool for the next process when it was closed."""
         self._spool_full_logged = False
+        self._fact_sizes = _FactSizes(max_queue_size, set_queue_limit)
 
     def start(self) -> int:
         """Start the thread and return its ident; raises when it cannot (e.g. at
@@ -270,6 +311,7 @@ class Worker:
 
     def _process(self, fact: Any, reducer: AnalyticsReducer | None) -> None:
         self.processed.increment()
+        self._fact_sizes.observe(fact)
         if reducer is None:
             return
         try:

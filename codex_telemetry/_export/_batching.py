@@ -33,6 +33,7 @@ from codex_telemetry._export._retry import StopSignal
 from codex_telemetry.events import AnalyticsEvent
 
 __all__ = [
+    "MAX_BATCH_BYTES",
     "MAX_QUEUE_BYTES",
     "BatchWorker",
     "BatchingSink",
@@ -50,6 +51,8 @@ _JOIN_GRACE = 0.1
 
 MAX_QUEUE_BYTES = 16 * 1024 * 1024
 """The byte bound of an export queue (estimated sizes of the events waiting)."""
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+"""The byte bound of one batch (estimated sizes; a batch holds at least one item)."""
 
 
 # Bytes counted for a value besides its text: about what CPython spends on a small object.
@@ -292,7 +295,7 @@ class BatchWorker(Generic[T]):
                     or self._flush_target > self._settled
                     or now >= due_at
                 ):
-                    count = min(self._batch_size, len(self._queue))
+                    count = self._batch_count()
                     batch = [self._queue.popleft() for _ in range(count)]
                     sizes = self._sizes
                     self._queued_bytes -= sum(sizes.popleft() for _ in range(count))
@@ -306,6 +309,19 @@ class BatchWorker(Generic[T]):
                     self._condition.notify_all()  # room for a waiting put
                     return batch
                 self._condition.wait(due_at - now)
+
+    def _batch_count(self) -> int:
+        """How many queued items the next batch takes: ``batch_size`` at most, and no more
+        than ``MAX_BATCH_BYTES`` (but at least one)."""
+        count = min(self._batch_size, len(self._queue))
+        if self._queued_bytes <= MAX_BATCH_BYTES:
+            return count
+        total = 0
+        for index, size in enumerate(itertools.islice(self._sizes, count)):
+            total += size
+            if total > MAX_BATCH_BYTES:
+                return max(index, 1)
+        return count
 
     def _run(self) -> None:
         while True:
