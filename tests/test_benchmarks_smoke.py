@@ -70,4 +70,4 @@ def test_every_figure_runs_and_both_sides_deliver_everything() -> None:
     assert "openai-codex hook beyond the observer (ns/message)" in rendered
     assert len(rendered.splitlines()) == 2 + len(rows)
     assert "delivered events per second" in rendered
-    assert len(notes(results, TINY)) == 6
+    assert len(notes(results, TINY)) == 7
