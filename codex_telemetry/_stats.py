@@ -112,7 +112,7 @@ class TelemetryStats:
     events_exported: int = 0
     """Events the sink delivered."""
     events_dropped: Mapping[str, int] = field(default_factory=_empty)
-    """Events not delivered, by reason (``export_queue_full``, ``http_400``, ...)."""
+    """Events not delivered, by reason (``http_400``, ``spool_full``, ``shutdown``, ...)."""
     reducer_evicted: Mapping[str, int] = field(default_factory=_empty)
     """Reducer state evicted to keep memory bounded, by kind."""
     internal_errors: int = 0

@@ -359,11 +359,16 @@ class Worker:
                 run: list[AnalyticsEvent] = []
                 run_time = taken[0].timestamp_ns
                 for spooled in taken:
+                    try:
+                        event = spooled.to_event()
+                    except ValueError:  # a line no version of this SDK wrote: not sendable
+                        self.delivery.dropped.add("spool_unreadable")
+                        continue
                     if spooled.timestamp_ns != run_time and run:
                         sink.export(run, run_time)
                         run = []
                     run_time = spooled.timestamp_ns
-                    run.append(spooled.to_event())
+                    run.append(event)
                 if run:
                     sink.export(run, run_time)
             except Exception:
@@ -371,8 +376,12 @@ class Worker:
                 self._errors.report("sink", "handing spooled events to the sink")
 
     def _feed_backlog_until(self, deadline: float) -> None:
-        """At shutdown: feed the backlog while the sink makes room, until ``deadline``."""
+        """At flush and shutdown: claim what processes sharing the spool left (a
+        ``multiprocessing`` child), and feed the backlog while the sink makes room,
+        until ``deadline``."""
         spool = self.spool
+        if spool is not None:
+            spool.claim_orphans()
         while spool is not None and spool.backlog and time.monotonic() < deadline:
             self._feed_backlog(spool)
             if spool.backlog:
