@@ -43,7 +43,7 @@ def test_a_spool_bound_under_one_mebibyte_is_refused_at_init() -> None:
 def test_the_spool_is_on_for_the_network_sinks_only(
     settings: dict[str, object], spooled: bool
 ) -> None:
-    assert (spool_plan(load_settings(**settings)) is not None) is spooled  # type: ignore[arg-type]
+    assert (spool_plan(load_settings(**settings)) is not None) is spooled
 
 
 def test_the_destination_label_holds_no_credentials() -> None:
