@@ -184,7 +184,7 @@ class Telemetry(Gate):
                 delivered = _lifecycle.call_with_deadline(
                     worker.sink.shutdown, max(0.0, deadline - time.monotonic()), self._errors
                 )
-            worker.close_spool()  # after the sink: what it did not settle stays spooled
+            worker.close_spool(_lifecycle.SHUTDOWN_GRACE)  # what the sink did not settle
             _lifecycle.unregister_exit_hook(self._at_exit)
             result = drained and delivered and worker.sink_error_drops.value == 0
             self._shutdown_result = result

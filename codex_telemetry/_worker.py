@@ -146,6 +146,9 @@ class Worker:
         """Events left in the spool for the next process when it was closed."""
         self._spool_full_logged = False
         self._fact_sizes = _FactSizes(max_queue_size, set_queue_limit)
+        # The worker says what was not delivered once it counted everything it handed to
+        # the sink (events it hands over after the sink closed are dropped too).
+        delivery.reporting.deferred = True
 
     def start(self) -> int:
         """Start the thread and return its ident; raises when it cannot (e.g. at
@@ -184,9 +187,29 @@ class Worker:
         # Events still in the spool's backlog were not delivered yet.
         return flushed and clean and not (spool is not None and spool.backlog)
 
-    def close_spool(self) -> None:
-        """Close the spool after the sink's shutdown; say how many events it keeps for the
-        next process, and where. Idempotent."""
+    def close_spool(self, grace: float = 0.0) -> None:
+        """After the sink's shutdown: let the worker count, within ``grace`` seconds,
+        what it still hands to the closed sink; say once what was not delivered; close
+        the spool and say how many events it keeps for the next process, and where."""
+        if self.started and not self.stopped and self.ident != threading.get_ident():
+            deadline = time.monotonic() + grace
+            while not self.stopped and time.monotonic() < deadline:
+                time.sleep(0.005)  # the closed sink refuses at once: the queue drains fast
+        delivery = self.delivery
+        unaccounted = (
+            self.produced.value
+            + self.replayed.value
+            - delivery.exported.value
+            - delivery.dropped.total
+            - delivery.kept.value
+        )
+        # A sink still busy past its deadline has not counted everything: then the exit
+        # line counts every event not delivered instead (see ``report_at_exit``).
+        if delivery.reporting.deferred and (unaccounted <= 0 or self.spool is not None):
+            delivery.reporting.deferred = False  # said once
+            from codex_telemetry._export._batching import report_undelivered  # noqa: PLC0415
+
+            report_undelivered(delivery, owner=True)
         spool, self.spool = self.spool, None
         if spool is None:
             return

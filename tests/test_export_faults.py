@@ -643,7 +643,7 @@ print(time.monotonic(), flush=True)
 
 
 def run_against_a_hung_collector(
-    script: str, protocol: str, tmp_path: Path
+    script: str, protocol: str, tmp_path: Path, **extra_env: str
 ) -> tuple[subprocess.CompletedProcess[str], float, int]:
     """Run ``script`` in a child process against a collector that accepts and never
     answers; return the child, when it had exited (monotonic), and the export attempts."""
@@ -661,23 +661,33 @@ def run_against_a_hung_collector(
             text=True,
             timeout=60,
             cwd=tmp_path,
-            env={k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CODEX_"))},
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CODEX_"))},
+                "HOME": str(tmp_path),  # the spool goes to the per-user cache directory
+                **extra_env,
+            },
         )
         exited = time.monotonic()
     return child, exited, receiver.attempts
 
 
+@pytest.mark.parametrize("spool", ["true", "false"])
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_a_process_with_a_hung_collector_exits_within_the_shutdown_timeout(
-    protocol: str, tmp_path: Path
+    protocol: str, spool: str, tmp_path: Path
 ) -> None:
-    child, exited, attempts = run_against_a_hung_collector(_CHILD, protocol, tmp_path)
+    child, exited, attempts = run_against_a_hung_collector(
+        _CHILD, protocol, tmp_path, CODEX_TELEMETRY_SPOOL__ENABLED=spool
+    )
     assert child.returncode == 0, child.stderr
     # Both clocks are the system's monotonic clock: the difference is the time exit took.
     main_returned = float(child.stdout.strip())
     assert exited - main_returned < 1.0 + EXIT_MARGIN
     assert attempts >= 1
-    assert "2000 analytics events were not delivered" in child.stderr
+    if spool == "true":
+        assert "2000 analytics events were kept in the spool" in child.stderr
+    else:
+        assert "2000 analytics events were not delivered" in child.stderr
 
 
 _OVERFLOWING_CHILD = """
@@ -707,7 +717,9 @@ time.sleep(0.5)  # a batch is in flight to the hung collector, the export queue 
 def test_exit_with_a_hung_collector_says_once_how_many_of_all_events_were_lost(
     protocol: str, tmp_path: Path
 ) -> None:
-    child, _, _ = run_against_a_hung_collector(_OVERFLOWING_CHILD, protocol, tmp_path)
+    child, _, _ = run_against_a_hung_collector(
+        _OVERFLOWING_CHILD, protocol, tmp_path, CODEX_TELEMETRY_SPOOL__ENABLED="false"
+    )
     assert child.returncode == 0, child.stderr
     lines = [line for line in child.stderr.splitlines() if "not delivered" in line]
     # One line, and it counts the events the full export queue refused as well as the
@@ -716,6 +728,20 @@ def test_exit_with_a_hung_collector_says_once_how_many_of_all_events_were_lost(
     assert lines[0].startswith("codex_telemetry: 300 analytics events were not delivered ("), lines[
         0
     ]
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_exit_with_a_hung_collector_says_once_how_many_events_the_spool_keeps(
+    protocol: str, tmp_path: Path
+) -> None:
+    child, _, _ = run_against_a_hung_collector(_OVERFLOWING_CHILD, protocol, tmp_path)
+    assert child.returncode == 0, child.stderr
+    spool = tmp_path / ".cache" / "codex-telemetry" / "spool"
+    lines = [line for line in child.stderr.splitlines() if "analytics events" in line]
+    assert len(lines) == 1, child.stderr
+    assert lines[0].startswith(
+        f"codex_telemetry: 300 analytics events were kept in the spool ({spool}/"
+    ), lines[0]
 
 
 def test_flushing_a_host_provider_whose_collector_hangs_is_bounded() -> None:

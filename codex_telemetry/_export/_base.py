@@ -9,7 +9,17 @@ from typing import Protocol
 from codex_telemetry._stats import Counter, ReasonCounter
 from codex_telemetry.events import AnalyticsEvent
 
-__all__ = ["DeliveryCounters", "EventSink"]
+__all__ = ["DeliveryCounters", "EventSink", "Reporting"]
+
+
+class Reporting:
+    """Who says, at shutdown, what was not delivered: the sink (default), or its owner
+    once everything handed to the sink was counted (``deferred``)."""
+
+    __slots__ = ("deferred",)
+
+    def __init__(self) -> None:
+        self.deferred = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +31,7 @@ class DeliveryCounters:
     kept: Counter = field(default_factory=Counter)
     """Events a durable sink did not deliver before its shutdown deadline and left in
     the spool, unacknowledged, for the next process (not lost)."""
+    reporting: Reporting = field(default_factory=Reporting)
 
 
 class EventSink(Protocol):

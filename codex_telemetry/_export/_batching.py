@@ -473,8 +473,12 @@ class BatchingSink:
         return self._worker.shutdown(timeout)
 
 
-def report_undelivered(delivery: DeliveryCounters) -> None:
-    """Say once, at exit, how many events were not delivered and why."""
+def report_undelivered(delivery: DeliveryCounters, *, owner: bool = False) -> None:
+    """Say once, at exit, how many events were not delivered and why: from the sink's
+    shutdown, unless its owner said it reports (``delivery.reporting.deferred``) once
+    everything handed to the sink was counted (``owner=True``)."""
+    if delivery.reporting.deferred and not owner:
+        return
     dropped = delivery.dropped.snapshot()
     total = sum(dropped.values())
     if total:
