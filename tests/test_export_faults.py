@@ -662,7 +662,11 @@ def run_against_a_hung_collector(
             timeout=60,
             cwd=tmp_path,
             env={
-                **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CODEX_"))},
+                **{
+                    k: v
+                    for k, v in os.environ.items()
+                    if not k.startswith(("OTEL_", "CODEX_", "XDG_CACHE_HOME"))
+                },
                 "HOME": str(tmp_path),  # the spool goes to the per-user cache directory
                 **extra_env,
             },
