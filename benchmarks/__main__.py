@@ -306,7 +306,8 @@ def notes(results: dict[str, Any], sizes: Sizes) -> list[str]:
         given = f"from {runs[0]['facts']:,} facts" if side == "ours" else "precomputed"
         delivered = ", ".join(f"{r['received']:,}/{r['produced']:,}" for r in runs)
         settings = (
-            "default settings, durable spool on"
+            "default settings, durable spool on, the producer pausing while the fact queue "
+            "is more than half full"
             if side == "ours"
             else "BatchLogRecordProcessor queue enlarged to hold every record"
         )

@@ -322,9 +322,18 @@ def end_to_end(side: str, params: dict[str, Any]) -> dict[str, Any]:
             # of the default sizes.
             telemetry = init_ours(receiver.url, compression, spool__directory=_spool_directory())
             track = codex_telemetry.track_fact
+            # The producer keeps the SDK's pace, as a program would whose facts arrive no
+            # faster than they can be sent: it pauses (no CPU) while the fact queue is more
+            # than half full. Unpaced, a burst larger than max_queue_size is dropped at the
+            # caller's queue, counted (queue_full).
+            queue = telemetry._queue
+            half = telemetry.settings.max_queue_size // 2
             gc.collect()
             cpu, wall = time.process_time(), time.perf_counter()
-            for fact in facts:
+            for index, fact in enumerate(facts):
+                if not index % 1000:
+                    while queue.qsize() > half:
+                        time.sleep(0.001)
                 track(fact)
             # Send the last, partial batch now rather than at the next export interval.
             telemetry.flush()

@@ -510,9 +510,9 @@ def test_the_export_queue_is_bounded_in_bytes() -> None:
         size_of=estimate_size,
         max_queue_bytes=250_000,
     )
-    worker.put(["x"])
-    assert started.wait(10.0)
     big = "y" * 100_000
+    worker.put([big])  # measured: the estimate is now about 100 KB an item
+    assert started.wait(10.0)
     worker.put([big, big])  # 200 KB and some: under the bound
     assert worker.has_room(1)
     worker.put([big])  # one more fits while the bytes are under the bound

@@ -51,6 +51,8 @@ _JOIN_GRACE = 0.1
 
 MAX_QUEUE_BYTES = 16 * 1024 * 1024
 """The byte bound of an export queue (estimated sizes of the events waiting)."""
+# One queued item in this many has its size estimated (see ``BatchWorker._sizes_of``).
+_SAMPLE_EVERY = 8
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 """The byte bound of one batch (estimated sizes; a batch holds at least one item)."""
 
@@ -174,8 +176,9 @@ class BatchWorker(Generic[T]):
     ``export_batch(items, in_flight, stop)`` runs on the worker thread; it must settle
     every item through ``in_flight`` and end by ``stop.deadline``. A batch is sent when
     ``batch_size`` items are waiting, when ``interval`` seconds passed, or on flush.
-    ``size_of(item)`` estimates an item's bytes for the ``max_queue_bytes`` bound (an
-    item larger than the bound still fits in an empty queue).
+    ``size_of(item)`` estimates an item's bytes for the ``max_queue_bytes`` bound, on one
+    item in eight (the others count as the running estimate); an item larger than the
+    bound still fits in an empty queue.
     """
 
     def __init__(
@@ -202,6 +205,8 @@ class BatchWorker(Generic[T]):
         self._queue: collections.deque[T] = collections.deque()
         self._sizes: collections.deque[int] = collections.deque()
         self._queued_bytes = 0
+        self._size_countdown = 0
+        self._size_estimate = 0
         self._acknowledge: Callable[[int], None] | None = None
         self._acknowledging = True
         self._condition = threading.Condition(threading.Lock())
@@ -224,6 +229,24 @@ class BatchWorker(Generic[T]):
         """The signal that carries the shutdown deadline to the exporter's retries."""
         return self._stop
 
+    def _sizes_of(self, items: Sequence[T]) -> list[int]:
+        """The items' estimated sizes: one item in ``_SAMPLE_EVERY`` is measured, the
+        others count as the running estimate (a larger item raises it at once, smaller
+        ones lower it slowly), which keeps the estimate's cost off most items."""
+        size_of = self._size_of
+        if size_of is None:
+            return [0] * len(items)
+        sizes = []
+        for item in items:
+            if self._size_countdown:
+                self._size_countdown -= 1
+            else:
+                self._size_countdown = _SAMPLE_EVERY - 1
+                size = size_of(item)
+                self._size_estimate = max(size, (self._size_estimate * 7 + size) // 8)
+            sizes.append(self._size_estimate)
+        return sizes
+
     def make_durable(self, acknowledge: Callable[[int], None]) -> None:
         """Acknowledge settled batches to the spool through ``acknowledge(count)``, in the
         order they were queued; ``put`` no longer waits (see the module's docstring).
@@ -240,8 +263,7 @@ class BatchWorker(Generic[T]):
     def put(self, items: Sequence[T]) -> None:
         """Queue ``items``, waiting for room while the queue is full (not in durable mode);
         once shutdown has begun, what is not queued yet is counted ``shutdown``."""
-        size_of = self._size_of
-        sizes = [size_of(item) for item in items] if size_of is not None else [0] * len(items)
+        sizes = self._sizes_of(items)
         durable = self._acknowledge is not None
         index = 0
         with self._condition:
