@@ -107,6 +107,9 @@ class Telemetry(Gate):
         self._reset_state(sink_now, delivery, errors)
         if self._active:
             _lifecycle.register_fork_handler(self)
+        if self._spool_plan is not None and _setup.has_spooled_events(self._spool_plan):
+            # Events a previous process left go first, even if this one tracks nothing.
+            self._start_worker()
 
     def _new_errors(self) -> InternalErrors:
         return InternalErrors(strict=self._strict, log=RateLimitedLog(_logger))

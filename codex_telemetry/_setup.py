@@ -24,6 +24,7 @@ __all__ = [
     "check_instrumentation_names",
     "default_reducer_factory",
     "default_sink_factory",
+    "has_spooled_events",
     "instrument",
     "sink_error",
     "spool_plan",
@@ -57,6 +58,13 @@ def spool_plan(settings: TelemetrySettings) -> SpoolPlan | None:
     from codex_telemetry._export._factory import spool_plan as plan  # noqa: PLC0415
 
     return plan(settings)
+
+
+def has_spooled_events(plan: SpoolPlan) -> bool:
+    """Whether events wait in the spool of ``plan`` (then the worker starts at once)."""
+    from codex_telemetry._export._factory import has_spooled_events as waiting  # noqa: PLC0415
+
+    return waiting(plan)
 
 
 def default_reducer_factory(settings: TelemetrySettings) -> Callable[[], AnalyticsReducer]:

@@ -119,6 +119,17 @@ def test_collector_down_for_a_whole_run_then_up_for_the_next_run_delivers_all(
     assert _spool_files(home) == []  # everything acknowledged
 
 
+def test_the_next_process_sends_what_was_left_even_if_it_tracks_nothing(
+    home: Path, port: int
+) -> None:
+    _run(home, _url(port), 300, "a")
+
+    counts = _run_with_healthy_collector(home, port, count=0)
+
+    assert _arrivals(counts, "a", 300) == (300, 0)
+    assert _spool_files(home) == []
+
+
 def test_a_collector_hung_at_exit_keeps_the_events_for_the_next_run(home: Path, port: int) -> None:
     with socket.socket() as hung:  # accepts connections (the kernel does), never answers
         hung.bind(("127.0.0.1", port))

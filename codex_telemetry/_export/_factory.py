@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from codex_telemetry._export._otlp import OTLPLogExporter
     from codex_telemetry._settings import TelemetrySettings
 
-__all__ = ["SpoolPlan", "create_sink", "spool_plan"]
+__all__ = ["SpoolPlan", "create_sink", "has_spooled_events", "spool_plan"]
 
 _logger = logging.getLogger(__name__)
 
@@ -168,3 +169,19 @@ def _without_credentials(url: str) -> str:
     host = host.rpartition("@")[2]
     path = path.partition("?")[0]
     return f"{scheme}{separator}{host}{slash}{path}"
+
+
+def has_spooled_events(plan: SpoolPlan) -> bool:
+    """Whether the destination's spool folder holds segments (a dead process's events to
+    send first, or a living one's); one directory listing, never raises."""
+    from codex_telemetry._spool import (  # noqa: PLC0415
+        default_spool_directory,
+        destination_directory_name,
+    )
+
+    try:
+        root = plan.root if plan.root is not None else default_spool_directory()
+        folder = root / destination_directory_name(plan.key)
+        return any(name.endswith(".jsonl") for name in os.listdir(folder))
+    except (OSError, ImportError, ValueError):
+        return False
