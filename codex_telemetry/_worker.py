@@ -45,6 +45,8 @@ _BACKLOG_POLL = 0.02
 _CLAIM_INTERVAL = 1.0
 # Events read back from the spool at a time.
 _TAKE = 128
+# Events of consecutive facts appended to the spool with one write, while more facts wait.
+_APPEND_BATCH = 256
 MAX_FACT_QUEUE_BYTES = 64 * 1024 * 1024
 """About the most the facts waiting in the fact queue hold (see :class:`_FactSizes`)."""
 # One fact in this many is measured.
@@ -146,6 +148,8 @@ class Worker:
         """Events left in the spool for the next process when it was closed."""
         self._spool_full_logged = False
         self._fact_sizes = _FactSizes(max_queue_size, set_queue_limit)
+        self._unspooled: list[AnalyticsEvent] = []
+        self._unspooled_times: list[int] = []
         # The worker says what was not delivered once it counted everything it handed to
         # the sink (events it hands over after the sink closed are dropped too).
         delivery.reporting.deferred = True
@@ -309,8 +313,10 @@ class Worker:
                         spool.claim_orphans()
                     continue
             if type(item) is Marker:
+                self._append_to_spool()
                 if item.stop:
                     self._drain(reducer)
+                    self._append_to_spool()
                     self._feed_backlog_until(item.deadline)
                     self.stopped = True
                     item.done.set()
@@ -354,13 +360,38 @@ class Worker:
         if sink is None:
             self.sink_error_drops.add(len(events))
             return
+        if self.spool is not None:
+            # Events of facts that follow one another go to the spool with one write; the
+            # last fact waiting (or a marker) writes them.
+            self._unspooled += events
+            self._unspooled_times += [timestamp_ns] * len(events)
+            if len(self._unspooled) >= _APPEND_BATCH or self.queue.empty():
+                self._append_to_spool()
+            return
         try:
-            spool = self.spool
-            if spool is not None:
-                self.spooled.add(len(events))
-                if not spool.append(events, timestamp_ns, hand_out=sink.has_room(len(events))):  # type: ignore[attr-defined]
-                    return
             sink.export(events, timestamp_ns)
+        except Exception:
+            self.sink_error_drops.add(len(events))
+            self._errors.report("sink", "handing events to the sink")
+
+    def _append_to_spool(self) -> None:
+        """Append the events waiting for the spool with one write, then hand them to the
+        sink, or leave them in the spool's backlog while the sink has no room."""
+        events, times = self._unspooled, self._unspooled_times
+        spool, sink = self.spool, self.sink
+        if not events or spool is None or sink is None:
+            return
+        self._unspooled, self._unspooled_times = [], []
+        try:
+            self.spooled.add(len(events))
+            room = sink.has_room(len(events))  # type: ignore[attr-defined]
+            if not spool.append(events, times[0], hand_out=room, timestamps=times):
+                return
+            start = 0
+            for end in range(1, len(events) + 1):  # one export per production time
+                if end == len(events) or times[end] != times[start]:
+                    sink.export(events[start:end], times[start])
+                    start = end
         except Exception:
             self.sink_error_drops.add(len(events))
             self._errors.report("sink", "handing events to the sink")
