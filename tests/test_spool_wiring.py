@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -101,3 +102,32 @@ def test_an_unusable_spool_directory_warns_once_and_delivers_anyway(
         r.getMessage() for r in caplog.records if "spool directory is unusable" in r.getMessage()
     ]
     assert len(warnings) == 1
+
+
+def test_a_full_spool_drops_its_oldest_events_counted_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as holder:  # a port nothing listens on: the collector is down
+        holder.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{holder.getsockname()[1]}/v1/logs"
+        with caplog.at_level(logging.WARNING, "codex_telemetry"):
+            client = Telemetry(
+                load_settings(
+                    otlp__endpoint=endpoint,
+                    spool__directory=tmp_path / "spool",
+                    spool__max_bytes=1024 * 1024,
+                )
+            )
+            for number in range(12_000):  # about 2.6 MB of spooled lines
+                client.track_fact(hook_run(f"turn-{number}"))
+            client.shutdown(0.5)
+    stats = client.stats()
+    assert stats.events_dropped["spool_full"] > 0
+    assert stats.events_exported == 0
+    full = [r.getMessage() for r in caplog.records if "the spool is full" in r.getMessage()]
+    assert full == [
+        "codex_telemetry: the spool is full (spool.max_bytes); its oldest undelivered "
+        "analytics events are dropped (counted spool_full); your program is unaffected"
+    ]
+    on_disk = sum(path.stat().st_size for path in (tmp_path / "spool").rglob("*.jsonl"))
+    assert on_disk <= 1024 * 1024
