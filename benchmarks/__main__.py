@@ -296,11 +296,22 @@ def notes(results: dict[str, Any], sizes: Sizes) -> list[str]:
     for side in ("ours", "plain"):
         runs = e2e[side]
         given = f"from {runs[0]['facts']:,} facts" if side == "ours" else "precomputed"
+        delivered = ", ".join(f"{r['received']:,}/{r['produced']:,}" for r in runs)
+        settings = (
+            "default settings, durable spool on, the producer pausing while the fact queue "
+            "is more than half full"
+            if side == "ours"
+            else "BatchLogRecordProcessor queue enlarged to hold every record"
+        )
         out.append(
-            f"end to end, {side}: {runs[0]['events']:,} events {given}; "
-            f"CPU {_spread([r['cpu_us_per_event'] for r in runs], 'us/event')}; "
+            f"end to end, {side} ({settings}): {runs[0]['events']:,} events {given}; "
+            f"delivered/produced {delivered}; "
+            f"CPU per delivered event {_spread([r['cpu_us_per_event'] for r in runs], 'us')}; "
             f"{_spread([r['events_per_second'] for r in runs], 'events/s', 0)}."
         )
+        if side == "ours":
+            dropped = [_nonzero(r.get("facts_dropped", {})) for r in runs]
+            out.append(f"end to end, ours: facts dropped at the caller's queue: {dropped}.")
     out.append(
         f"memory: {memory['facts']:,} facts in {memory['seconds']:.1f} s, collector down; "
         f"idle RSS {memory['idle_rss_mib']:.0f} MiB; facts dropped "

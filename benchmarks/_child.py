@@ -62,6 +62,13 @@ class Receiver:
         self._process.wait(10)
 
 
+def _spool_directory() -> str:
+    """A spool directory of the run's own: the user's cache stays untouched."""
+    import tempfile  # noqa: PLC0415
+
+    return tempfile.mkdtemp(prefix="codex-telemetry-benchmark-spool-")
+
+
 def closed_port_url() -> str:
     """An endpoint on a loopback port nobody listens on: a collector that is down."""
     with socket.socket() as sock:
@@ -311,21 +318,44 @@ def end_to_end(side: str, params: dict[str, Any]) -> dict[str, Any]:
             import codex_telemetry  # noqa: PLC0415
 
             expected = len(w.plain_events(iter(facts)))
-            room = max(len(facts) + 1, 2048)
-            telemetry = init_ours(
-                receiver.url, compression, max_queue_size=room, max_export_queue_size=room
-            )
+            # Default settings: the durable spool on (in a directory of its own), queues
+            # of the default sizes.
+            telemetry = init_ours(receiver.url, compression, spool__directory=_spool_directory())
             track = codex_telemetry.track_fact
+            # The producer keeps the SDK's pace, as a program would whose facts arrive no
+            # faster than they can be sent: it pauses (no CPU) while the fact queue is more
+            # than half full. Unpaced, a burst larger than max_queue_size is dropped at the
+            # caller's queue, counted (queue_full).
+            queue = telemetry._queue
+            half = telemetry.settings.max_queue_size // 2
             gc.collect()
             cpu, wall = time.process_time(), time.perf_counter()
-            for fact in facts:
+            for index, fact in enumerate(facts):
+                if not index % 1000:
+                    while queue.qsize() > half:
+                        time.sleep(0.001)
                 track(fact)
             # Send the last, partial batch now rather than at the next export interval.
             telemetry.flush()
-            received = receiver.wait(expected)
+            stats = telemetry.stats()
+            received = receiver.wait(stats.events_produced)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            exported = telemetry.stats().events_exported
+            exported = stats.events_exported
             telemetry.shutdown()
+            return {
+                "events": expected,
+                "facts": len(facts),
+                "facts_dropped": dict(stats.facts_dropped),
+                "produced": stats.events_produced,
+                "received": received,
+                "exported": exported,
+                "events_dropped": dict(stats.events_dropped),
+                "events_spooled": stats.events_spooled,
+                "cpu_us_per_event": cpu / received * 1e6,
+                "events_per_second": received / wall,
+                "wall_seconds": wall,
+                "cpu_seconds": cpu,
+            }
         else:
             events = w.plain_events(iter(facts))
             expected = len(events)
@@ -345,6 +375,7 @@ def end_to_end(side: str, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "events": expected,
         "facts": len(facts),
+        "produced": expected,
         "received": received,
         "exported": exported,
         "cpu_us_per_event": cpu / expected * 1e6,
@@ -387,7 +418,9 @@ def memory(side: str, params: dict[str, Any]) -> dict[str, Any]:
         count = params["facts"]
         import codex_telemetry  # noqa: PLC0415
 
-        telemetry = init_ours(url, "gzip", shutdown_timeout=0.2)
+        telemetry = init_ours(
+            url, "gzip", shutdown_timeout=0.2, spool__directory=_spool_directory()
+        )
         for fact in _fact_stream(_WARM_UP_FACTS):
             codex_telemetry.track_fact(fact)
         time.sleep(0.5)

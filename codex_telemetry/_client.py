@@ -95,6 +95,12 @@ class Telemetry(Gate):
             self._routes = _with_filter_notice(self._routes)
         # Made from the settings: the notices may name its endpoint and settings.
         self._own_sink = sink is None and sink_factory is None and logger_provider is None
+        # The spool only with our own sink: a given sink or provider cannot acknowledge.
+        self._spool_plan = (
+            _setup.spool_plan(self._settings)
+            if self._active and sink is None and sink_factory is None and logger_provider is None
+            else None
+        )
         if sink_factory is None and sink is None:
             sink_factory = _setup.default_sink_factory(self._settings, logger_provider)
         self._sink_factory = sink_factory if sink is None else None
@@ -118,6 +124,9 @@ class Telemetry(Gate):
         self._reset_state(sink_now, delivery, errors)
         if self._active:
             _lifecycle.register_fork_handler(self)
+        if self._spool_plan is not None and _setup.has_spooled_events(self._spool_plan):
+            # Events a previous process left go first, even if this one tracks nothing.
+            self._start_worker()
 
     def _new_errors(self) -> InternalErrors:
         return InternalErrors(strict=self._strict, log=RateLimitedLog(_logger))
@@ -148,9 +157,17 @@ class Telemetry(Gate):
             delivery=delivery,
             reducer_factory=self._reducer_factory,
             errors=errors,
+            spool=self._spool_plan,
+            max_queue_size=self._settings.max_queue_size,
+            set_queue_limit=self._limit_queue,
         )
         worker.hooks = _setup.event_hooks(self._settings, errors)
+        self._max_queue = self._settings.max_queue_size
         self._reset_gate(worker, errors)
+
+    def _limit_queue(self, count: int) -> None:
+        """The worker's byte bound of the fact queue, as a count of facts of the size seen."""
+        self._max_queue = count
 
     # --- public -------------------------------------------------------------------------
 
@@ -217,6 +234,7 @@ class Telemetry(Gate):
                 delivered = _lifecycle.call_with_deadline(
                     worker.sink.shutdown, max(0.0, deadline - time.monotonic()), self._errors
                 )
+            worker.close_spool(_lifecycle.SHUTDOWN_GRACE)  # what the sink did not settle
             _lifecycle.unregister_exit_hook(self._at_exit)
             result = drained and delivered and worker.sink_error_drops.value == 0
             self._shutdown_result = result
@@ -257,6 +275,9 @@ class Telemetry(Gate):
             internal_errors=self._errors.count,
             notices=self._notices.counts(),
             **_hook_counts(worker.hooks),
+            events_spooled=worker.spooled.value,
+            events_replayed=worker.replayed.value,
+            events_kept=worker.kept,
         )
 
     def __repr__(self) -> str:
@@ -285,6 +306,7 @@ class Telemetry(Gate):
 
     def _after_fork_in_child(self) -> None:
         """Start over in a forked child: nothing the parent queued is sent twice."""
+        self._worker.forget_spool_after_fork()
         sink = self._worker.sink
         delivery = self._new_delivery()
         if self._routes is not AFTER_SHUTDOWN_ROUTES:
@@ -445,6 +467,9 @@ def init(
         event_types.exclude: event types not to send (same forms); default none
         before_send: a function of each event's wire dict, set in code only, returning
             the dict (changed or not) to send or None to drop the event
+        spool.enabled: bool = on for "otlp" and "codex_backend", off for the others
+        spool.directory: path = the "spool" folder of the per-user cache directory
+        spool.max_bytes: int = 67108864 (64 MiB on disk per destination, oldest dropped)
 
     Raises :class:`ConfigurationError` for a bad setting, naming it and its variable.
     """

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         FileSettings,
         OTLPSettings,
         ReducerSettings,
+        SpoolSettings,
     )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "OTLPOptions",
     "OTLPProtocol",
     "ReducerOptions",
+    "SpoolOptions",
 ]
 
 ExporterName: TypeAlias = Literal["otlp", "console", "file", "codex_backend", "none"]
@@ -99,6 +101,14 @@ class EventTypeOptions(TypedDict, total=False):
     exclude: EventTypeNames
 
 
+class SpoolOptions(TypedDict, total=False):
+    """``spool={...}``: the fields of :class:`~codex_telemetry._settings.SpoolSettings`."""
+
+    enabled: bool | None
+    directory: _FilePath
+    max_bytes: int | None
+
+
 class InitOptions(TypedDict, total=False):
     """The settings ``init()`` takes as keywords; see the docstring of ``init``."""
 
@@ -149,3 +159,8 @@ class InitOptions(TypedDict, total=False):
     event_types__exclude: EventTypeNames
 
     before_send: BeforeSend | None
+
+    spool: SpoolOptions | SpoolSettings | None
+    spool__enabled: bool | None
+    spool__directory: _FilePath
+    spool__max_bytes: int | None

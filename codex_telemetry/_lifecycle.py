@@ -99,16 +99,24 @@ def report_at_exit(
     what it cannot know: events it never finished taking, and facts the worker had not
     reduced yet when the time was up.
     """
-    # Events whose request was unanswered at the deadline may have arrived: the sink
-    # said so, and they are not counted here as not delivered.
-    settled = stats.events_exported + stats.events_in_flight_at_exit
-    stuck = stats.events_produced - settled - stats.events_dropped_total
+    # Events kept in the spool are not lost (the worker said where they are); events a
+    # previous process left are exported or dropped here besides those produced. Events
+    # whose request was unanswered at the deadline may have arrived: the sink said so,
+    # and they are not counted here as not delivered.
+    stuck = (
+        stats.events_produced
+        + stats.events_replayed
+        - stats.events_exported
+        - stats.events_in_flight_at_exit
+        - stats.events_dropped_total
+        - stats.events_kept
+    )
     unreduced = stats.facts_accepted - processed
     if stuck <= 0 and unreduced <= 0:
         return
     # A sink that did not finish its shutdown has not reported what it dropped either:
     # count every event not delivered, so that this one line is the total.
-    undelivered = stats.events_produced - settled if stuck > 0 else 0
+    undelivered = stuck + stats.events_dropped_total if stuck > 0 else 0
     if undelivered <= 0:
         # The sink said what it lost, if anything: a second "not delivered" line (of 0
         # events) would only contradict it.

@@ -59,6 +59,7 @@ __all__ = [
     "OTLPSettings",
     "ReducerSettings",
     "SettingSource",
+    "SpoolSettings",
     "TelemetrySettings",
     "check_logger_provider",
     "load_settings",
@@ -456,6 +457,28 @@ class CodexBackendSettings(BaseModel):
         return value
 
 
+class SpoolSettings(BaseModel):
+    """The durable spool: events not yet delivered, kept on disk for the next run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    enabled: bool | None = None
+    """``CODEX_TELEMETRY_SPOOL__ENABLED``; None (default): on for the ``otlp`` and
+    ``codex_backend`` exporters, off for the others."""
+    directory: Path | None = None
+    """``CODEX_TELEMETRY_SPOOL__DIRECTORY``; None (default): the ``spool`` folder of the
+    per-user cache directory (``~/.cache/codex-telemetry/spool`` on Linux)."""
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
+    """``CODEX_TELEMETRY_SPOOL__MAX_BYTES``: the most one process keeps on disk per
+    destination, oldest dropped first; default 64 MiB, at least 1 MiB."""
+
+    def active_for(self, exporter: str) -> bool:
+        """Whether the spool is used with ``exporter``."""
+        if self.enabled is None:
+            return exporter in ("otlp", "codex_backend")
+        return self.enabled and exporter != "none"
+
+
 class ReducerSettings(BaseModel):
     """Bounds on the reducer's state; None keeps the reducer's own default."""
 
@@ -611,6 +634,8 @@ class TelemetrySettings(BaseSettings):
     """The Codex backend sink (``CODEX_TELEMETRY_CODEX_BACKEND__*``)."""
     reducer: ReducerSettings = ReducerSettings()
     """Reducer state bounds (``CODEX_TELEMETRY_REDUCER__*``)."""
+    spool: SpoolSettings = SpoolSettings()
+    """The durable spool (``CODEX_TELEMETRY_SPOOL__*``)."""
     event_types: EventTypeSettings = EventTypeSettings()
     """Which event types are sent (``CODEX_TELEMETRY_EVENT_TYPES__*``)."""
     before_send: BeforeSend | None = None

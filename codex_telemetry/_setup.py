@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk._logs import LoggerProvider
 
     from codex_telemetry._export._base import DeliveryCounters, EventSink
+    from codex_telemetry._export._factory import SpoolPlan
     from codex_telemetry._hooks import EventHooks
     from codex_telemetry._instrumentation import FactTracker
     from codex_telemetry._internal_errors import InternalErrors
@@ -26,8 +27,10 @@ __all__ = [
     "default_reducer_factory",
     "default_sink_factory",
     "event_hooks",
+    "has_spooled_events",
     "instrument",
     "sink_error",
+    "spool_plan",
     "uninstrument",
 ]
 
@@ -51,6 +54,20 @@ def default_sink_factory(
         return create_sink(settings, delivery, logger_provider)
 
     return create
+
+
+def spool_plan(settings: TelemetrySettings) -> SpoolPlan | None:
+    """Where the worker keeps its durable spool for ``settings``; None: no spool."""
+    from codex_telemetry._export._factory import spool_plan as plan  # noqa: PLC0415
+
+    return plan(settings)
+
+
+def has_spooled_events(plan: SpoolPlan) -> bool:
+    """Whether events wait in the spool of ``plan`` (then the worker starts at once)."""
+    from codex_telemetry._export._factory import has_spooled_events as waiting  # noqa: PLC0415
+
+    return waiting(plan)
 
 
 def default_reducer_factory(settings: TelemetrySettings) -> Callable[[], AnalyticsReducer]:

@@ -542,30 +542,49 @@ class Spool:
     # --- the live path ---------------------------------------------------------------------
 
     def append(
-        self, events: Sequence[SpoolableEvent], timestamp_ns: int, *, hand_out: bool = True
+        self,
+        events: Sequence[SpoolableEvent],
+        timestamp_ns: int,
+        *,
+        hand_out: bool = True,
+        timestamps: Sequence[int] | None = None,
     ) -> bool:
         """Write ``events`` (typed events, or their wire objects) produced at
-        ``timestamp_ns``, with one write. True: hand them to the sink now (they count as
-        handed out); False: they joined the backlog, and :meth:`take` returns them."""
+        ``timestamp_ns`` (or each at its own of ``timestamps``), with one write. True:
+        hand them to the sink now (they count as handed out); False: they joined the
+        backlog, and :meth:`take` returns them."""
         count = len(events)
         if not count:
             return True
         with self._lock:
             if self._closed:
                 return True
-            handed_out = self._append(events, timestamp_ns, hand_out=hand_out)
+            handed_out = self._append(events, timestamp_ns, hand_out=hand_out, times=timestamps)
         self._report_drops()
         return handed_out
 
     def _append(
-        self, events: Sequence[SpoolableEvent], timestamp_ns: int, *, hand_out: bool
+        self,
+        events: Sequence[SpoolableEvent],
+        timestamp_ns: int,
+        *,
+        hand_out: bool,
+        times: Sequence[int] | None = None,
     ) -> bool:
         count = len(events)
         if self._in_memory:
             self._not_spooled += count
             self._hand_out(None, None, count)
             return True
-        lines = self._encode(events, timestamp_ns)
+        if times is None:
+            lines = self._encode(events, timestamp_ns)
+        else:
+            lines = []
+            start = 0
+            for end in range(1, count + 1):  # one run of equal timestamps at a time
+                if end == count or times[end] != times[start]:
+                    lines += self._encode(events[start:end], times[start])
+                    start = end
         data = "".join(lines).encode("ascii")
         try:
             self._make_room(len(data))
@@ -880,6 +899,25 @@ class Spool:
                 except OSError:
                     self._release(segment)
             self._held.clear()
+
+    def unsettled_events(self) -> int:
+        """Events on disk not yet acknowledged: handed out and pending, and the backlog's
+        (read to count them: call it once, at the end). In memory: only the pending."""
+        with self._lock:
+            count = self._pending_events
+            if self._in_memory and self._directory is None:
+                return count
+            for segment in self._held:
+                if segment.fd < 0 or segment.unreadable or segment.read_offset >= segment.size:
+                    continue
+                try:
+                    data = os.pread(
+                        segment.fd, segment.size - segment.read_offset, segment.read_offset
+                    )
+                except OSError:
+                    continue
+                count += _count_lines(data)[0]
+            return count
 
     def close_after_fork(self) -> None:
         """In a forked child: forget the inherited segments without touching them (the

@@ -146,7 +146,7 @@ class TelemetryStats:
     events_exported: int = 0
     """Events the sink delivered."""
     events_dropped: Mapping[str, int] = field(default_factory=_empty)
-    """Events not delivered, by reason (``export_queue_full``, ``http_400``, ...)."""
+    """Events not delivered, by reason (``http_400``, ``spool_full``, ``shutdown``, ...)."""
     events_in_flight_at_exit: int = 0
     """Events whose request was sent but not answered by the shutdown deadline: they may
     have arrived, so they are not counted dropped."""
@@ -164,6 +164,14 @@ class TelemetryStats:
     before_send_errors: int = 0
     """Events ``before_send`` raised on, or returned something that is not a wire event
     for; each was sent unchanged (and the fault is counted in ``internal_errors``)."""
+    events_spooled: int = 0
+    """Events written to the durable spool as they were produced."""
+    events_replayed: int = 0
+    """Events read back from the spool and handed to the sink: those a previous process
+    left (counted again in ``events_exported`` or ``events_dropped``), and those this
+    process spooled while the sink had no room."""
+    events_kept: int = 0
+    """Events left in the spool at shutdown, for the next process that uses it."""
 
     def __post_init__(self) -> None:
         # Plain copies, whatever mapping the snapshot was built from: a read-only view

@@ -6,13 +6,20 @@ worker reaches it. The worker owns the reducer and, in a forked child, makes the
 fault in the reducer or the sink is reported to the client's internal-error policy and
 the worker goes on: the worker thread runs in that policy's charge, so nothing is raised
 there.
+
+With a durable spool (:mod:`codex_telemetry._spool`), the worker opens it when it starts
+(claiming what dead processes left for the same destination), appends every batch of
+events the reducer produces before the sink sees them, and hands the spool's backlog
+(those orphans first, then what the sink had no room for) to the sink, oldest first,
+whenever the sink has room. The sink acknowledges settled batches to the spool.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
@@ -20,29 +27,85 @@ from codex_telemetry._stats import Counter
 
 if TYPE_CHECKING:
     from codex_telemetry._export._base import DeliveryCounters, EventSink
+    from codex_telemetry._export._factory import SpoolPlan
     from codex_telemetry._hooks import EventHooks
     from codex_telemetry._internal_errors import InternalErrors
     from codex_telemetry._reducer import AnalyticsReducer
+    from codex_telemetry._spool import Spool
+    from codex_telemetry.events import AnalyticsEvent
     from codex_telemetry.facts import Fact
 
 __all__ = ["Marker", "Worker"]
+
+_logger = logging.getLogger("codex_telemetry")
+
+# While the spool has a backlog, how often the worker looks for room in the sink (s).
+_BACKLOG_POLL = 0.02
+# How often an idle worker claims segments that processes sharing the spool left behind
+# (a multiprocessing child ends with os._exit, before its sink delivered) (s).
+_CLAIM_INTERVAL = 1.0
+# Events read back from the spool at a time.
+_TAKE = 128
+# Events of consecutive facts appended to the spool with one write, while more facts wait.
+_APPEND_BATCH = 256
+MAX_FACT_QUEUE_BYTES = 64 * 1024 * 1024
+"""About the most the facts waiting in the fact queue hold (see :class:`_FactSizes`)."""
+# One fact in this many is measured.
+_SAMPLE_EVERY = 8
+
+
+class _FactSizes:
+    """Bounds the fact queue in bytes without costing the caller anything: the worker
+    measures one fact in ``_SAMPLE_EVERY`` and lowers the queue's count limit so that
+    the facts it holds stay near ``MAX_FACT_QUEUE_BYTES`` (a larger fact raises the
+    estimate at once; smaller ones lower it slowly)."""
+
+    __slots__ = ("_countdown", "_estimate", "_limit", "_max_count", "_set_limit")
+
+    def __init__(self, max_count: int, set_limit: Callable[[int], None] | None) -> None:
+        self._max_count = max_count
+        self._set_limit = set_limit
+        self._countdown = 0
+        self._estimate = 0.0
+        self._limit = max_count
+
+    def observe(self, fact: object) -> None:
+        if self._set_limit is None:
+            return
+        if self._countdown:
+            self._countdown -= 1
+            return
+        self._countdown = _SAMPLE_EVERY - 1
+        from codex_telemetry._export._batching import estimate_size  # noqa: PLC0415
+
+        size = estimate_size(fact)
+        self._estimate = max(float(size), self._estimate * 0.9 + size * 0.1)
+        limit = max(1, min(self._max_count, int(MAX_FACT_QUEUE_BYTES // self._estimate)))
+        if limit != self._limit:
+            self._limit = limit
+            self._set_limit(limit)
 
 
 class Marker:
     """Put in the queue by ``flush``/``shutdown``; set when the worker reaches it."""
 
-    __slots__ = ("done", "stop")
+    __slots__ = ("deadline", "done", "stop")
 
     def __init__(self, *, stop: bool) -> None:
         self.stop = stop
         self.done = threading.Event()
+        self.deadline = 0.0
+        """When the waiter gives up (monotonic): the stop marker's backlog feeding ends."""
 
 
 class Worker:
     """The fact queue and the one thread that empties it into the reducer and the sink.
 
     ``sink`` is the sink to use, or None to make one with ``sink_factory(delivery)`` on the
-    worker's thread when it starts (a forked child). Started at most once.
+    worker's thread when it starts (a forked child). ``spool`` says where the durable
+    spool is opened, on the worker's thread; None: no spool. ``set_queue_limit(count)``
+    lowers (or restores, up to ``max_queue_size``) the fact queue's count limit to keep
+    its bytes near ``MAX_FACT_QUEUE_BYTES``. Started at most once.
     """
 
     def __init__(
@@ -53,6 +116,9 @@ class Worker:
         delivery: DeliveryCounters,
         reducer_factory: Callable[[], AnalyticsReducer],
         errors: InternalErrors,
+        spool: SpoolPlan | None = None,
+        max_queue_size: int = 0,
+        set_queue_limit: Callable[[int], None] | None = None,
     ) -> None:
         self.queue: SimpleQueue[Fact | Marker] = SimpleQueue()
         self.started = False
@@ -75,6 +141,21 @@ class Worker:
         self._sink_error_drops_at_last_flush = 0
         self.hooks: EventHooks | None = None
         """The event type filter and ``before_send``, set by the client; None: none."""
+        self._spool_plan = spool
+        self.spool: Spool | None = None
+        self.spooled = Counter()
+        """Events appended to the spool."""
+        self.replayed = Counter()
+        """Events read back from the spool and handed to the sink."""
+        self.kept = 0
+        """Events left in the spool for the next process when it was closed."""
+        self._spool_full_logged = False
+        self._fact_sizes = _FactSizes(max_queue_size, set_queue_limit)
+        self._unspooled: list[AnalyticsEvent] = []
+        self._unspooled_times: list[int] = []
+        # The worker says what was not delivered once it counted everything it handed to
+        # the sink (events it hands over after the sink closed are dropped too).
+        delivery.reporting.deferred = True
 
     def start(self) -> int:
         """Start the thread and return its ident; raises when it cannot (e.g. at
@@ -92,6 +173,7 @@ class Worker:
             return True
         if self.ident == threading.get_ident():
             return False  # the worker cannot wait for itself
+        marker.deadline = time.monotonic() + timeout
         self.queue.put(marker)
         return marker.done.wait(timeout)
 
@@ -108,7 +190,56 @@ class Worker:
         flushed = False
         with self._errors.handling("sink_flush", "flushing the sink"):
             flushed = bool(sink.force_flush(timeout))
-        return flushed and clean
+        spool = self.spool
+        # Events still in the spool's backlog were not delivered yet.
+        return flushed and clean and not (spool is not None and spool.backlog)
+
+    def close_spool(self, grace: float = 0.0) -> None:
+        """After the sink's shutdown: let the worker count, within ``grace`` seconds,
+        what it still hands to the closed sink; say once what was not delivered; close
+        the spool and say how many events it keeps for the next process, and where."""
+        if self.started and not self.stopped and self.ident != threading.get_ident():
+            deadline = time.monotonic() + grace
+            while not self.stopped and time.monotonic() < deadline:
+                time.sleep(0.005)  # the closed sink refuses at once: the queue drains fast
+        delivery = self.delivery
+        unaccounted = (
+            self.produced.value
+            + self.replayed.value
+            - delivery.exported.value
+            - delivery.dropped.total
+            - delivery.in_flight_at_exit.value
+            - delivery.kept.value
+        )
+        # A sink still busy past its deadline has not counted everything: then the exit
+        # line counts every event not delivered instead (see ``report_at_exit``).
+        if delivery.reporting.deferred and (unaccounted <= 0 or self.spool is not None):
+            delivery.reporting.deferred = False  # said once
+            from codex_telemetry._export._batching import report_undelivered  # noqa: PLC0415
+
+            report_undelivered(delivery, owner=True)
+        spool, self.spool = self.spool, None
+        if spool is None:
+            return
+        with self._errors.handling("spool_close", "closing the spool"):
+            kept = spool.unsettled_events()
+            directory = spool.stats().directory
+            spool.close()
+            self.kept = kept
+            if kept and not spool.in_memory:
+                _logger.warning(
+                    "codex_telemetry: %d analytics events were kept in the spool (%s) and "
+                    "will be sent by the next process that uses it; your program is "
+                    "unaffected",
+                    kept,
+                    directory,
+                )
+
+    def forget_spool_after_fork(self) -> None:
+        """In a forked child: let go of the parent's spool without touching its files."""
+        spool, self.spool = self.spool, None
+        if spool is not None:
+            spool.close_after_fork()
 
     def reclaim_stranded(self) -> None:
         """Count what the lock-free path of ``track_fact`` put in the queue after the
@@ -135,18 +266,66 @@ class Worker:
             reducer = None
             with self._errors.handling("reducer_create", "building the reducer"):
                 reducer = self.reducer = self._reducer_factory()
+            if self._spool_plan is not None and self.sink is not None:
+                with self._errors.handling("spool_open", "opening the spool"):
+                    self._open_spool(self._spool_plan, self.sink)
             self._loop(reducer)
+
+    def _open_spool(self, plan: SpoolPlan, sink: EventSink) -> None:
+        from codex_telemetry._spool import Spool  # noqa: PLC0415 - only a spooling worker
+
+        make_durable = getattr(sink, "make_durable", None)
+        if make_durable is None or not hasattr(sink, "has_room"):
+            return
+        spool = Spool.open(
+            plan.key,
+            root=plan.root,
+            max_bytes=plan.max_bytes,
+            label=plan.label,
+            on_drop=self._on_spool_drop,
+        )
+        if spool.in_memory or not make_durable(spool.acknowledge):
+            spool.close()  # the sink's queue waits for room instead, as without a spool
+            return
+        self.spool = spool
+
+    def _on_spool_drop(self, count: int) -> None:
+        self.delivery.dropped.add("spool_full", count)
+        if not self._spool_full_logged:
+            self._spool_full_logged = True
+            _logger.warning(
+                "codex_telemetry: the spool is full (spool.max_bytes); its oldest "
+                "undelivered analytics events are dropped (counted spool_full); your "
+                "program is unaffected"
+            )
 
     def _loop(self, reducer: AnalyticsReducer | None) -> None:
         queue = self.queue
+        next_claim = time.monotonic() + _CLAIM_INTERVAL
         while True:
-            item = queue.get()
+            spool = self.spool
+            if spool is None:
+                item = queue.get()
+            else:
+                if spool.backlog:
+                    self._feed_backlog(spool)
+                try:
+                    item = queue.get(timeout=_BACKLOG_POLL if spool.backlog else _CLAIM_INTERVAL)
+                except Empty:
+                    if time.monotonic() >= next_claim:
+                        next_claim = time.monotonic() + _CLAIM_INTERVAL
+                        spool.claim_orphans()
+                    continue
             if type(item) is Marker:
+                self._append_to_spool()
                 if item.stop:
                     self._drain(reducer)
+                    self._append_to_spool()
+                    self._feed_backlog_until(item.deadline)
                     self.stopped = True
                     item.done.set()
                     return
+                self._feed_backlog_until(item.deadline)  # a flush delivers the backlog too
                 item.done.set()
                 continue
             self._process(item, reducer)
@@ -165,6 +344,7 @@ class Worker:
 
     def _process(self, fact: Any, reducer: AnalyticsReducer | None) -> None:
         self.processed.increment()
+        self._fact_sizes.observe(fact)
         if reducer is None:
             return
         try:
@@ -177,12 +357,92 @@ class Worker:
         if not events:
             return
         self.produced.add(len(events))
+        self._hand_over(events, time.time_ns())
+
+    def _hand_over(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
+        """Give the sink ``events``: through the spool when there is one, which keeps them
+        in its backlog instead while the sink has no room or older events still wait."""
         sink = self.sink
         if sink is None:
             self.sink_error_drops.add(len(events))
             return
+        if self.spool is not None:
+            # Events of facts that follow one another go to the spool with one write; the
+            # last fact waiting (or a marker) writes them.
+            self._unspooled += events
+            self._unspooled_times += [timestamp_ns] * len(events)
+            if len(self._unspooled) >= _APPEND_BATCH or self.queue.empty():
+                self._append_to_spool()
+            return
         try:
-            sink.export(events, time.time_ns())
+            sink.export(events, timestamp_ns)
         except Exception:
             self.sink_error_drops.add(len(events))
             self._errors.report("sink", "handing events to the sink")
+
+    def _append_to_spool(self) -> None:
+        """Append the events waiting for the spool with one write, then hand them to the
+        sink, or leave them in the spool's backlog while the sink has no room."""
+        events, times = self._unspooled, self._unspooled_times
+        spool, sink = self.spool, self.sink
+        if not events or spool is None or sink is None:
+            return
+        self._unspooled, self._unspooled_times = [], []
+        try:
+            self.spooled.add(len(events))
+            room = sink.has_room(len(events))  # type: ignore[attr-defined]
+            if not spool.append(events, times[0], hand_out=room, timestamps=times):
+                return
+            start = 0
+            for end in range(1, len(events) + 1):  # one export per production time
+                if end == len(events) or times[end] != times[start]:
+                    sink.export(events[start:end], times[start])
+                    start = end
+        except Exception:
+            self.sink_error_drops.add(len(events))
+            self._errors.report("sink", "handing events to the sink")
+
+    # --- the spool's backlog ----------------------------------------------------------------
+
+    def _feed_backlog(self, spool: Spool) -> None:
+        """Hand the sink, oldest first, as much of the spool's backlog as it has room for."""
+        sink = self.sink
+        if sink is None:
+            return
+        while spool.backlog and sink.has_room(_TAKE):  # type: ignore[attr-defined]
+            taken = spool.take(_TAKE)
+            if not taken:
+                return
+            self.replayed.add(len(taken))
+            try:
+                # Each event goes with its own production time: export runs of one time.
+                run: list[AnalyticsEvent] = []
+                run_time = taken[0].timestamp_ns
+                for spooled in taken:
+                    try:
+                        event = spooled.to_event()
+                    except ValueError:  # a line no version of this SDK wrote: not sendable
+                        self.delivery.dropped.add("spool_unreadable")
+                        continue
+                    if spooled.timestamp_ns != run_time and run:
+                        sink.export(run, run_time)
+                        run = []
+                    run_time = spooled.timestamp_ns
+                    run.append(event)
+                if run:
+                    sink.export(run, run_time)
+            except Exception:
+                self.sink_error_drops.add(len(taken))
+                self._errors.report("sink", "handing spooled events to the sink")
+
+    def _feed_backlog_until(self, deadline: float) -> None:
+        """At flush and shutdown: claim what processes sharing the spool left (a
+        ``multiprocessing`` child), and feed the backlog while the sink makes room,
+        until ``deadline``."""
+        spool = self.spool
+        if spool is not None:
+            spool.claim_orphans()
+        while spool is not None and spool.backlog and time.monotonic() < deadline:
+            self._feed_backlog(spool)
+            if spool.backlog:
+                time.sleep(_BACKLOG_POLL)

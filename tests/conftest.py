@@ -12,8 +12,12 @@ _NAMES = ("DO_NOT_TRACK",)
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Clear every variable the SDK reads, so that the developer's shell cannot leak in."""
+def _clean_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Clear every variable the SDK reads, so that the developer's shell cannot leak in,
+    and give each test a cache directory of its own: the durable spool's default folder
+    is in the per-user cache, which a test must never touch."""
     for name in list(os.environ):
         if name.startswith(_PREFIXES) or name in _NAMES:
             monkeypatch.delenv(name)
@@ -21,4 +25,5 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # 'bench' extra brings) is imported with the first model a process builds, with all
     # of its package: the tests, and the processes they start, run the SDK alone.
     monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     yield

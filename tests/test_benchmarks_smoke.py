@@ -83,7 +83,7 @@ def test_every_figure_runs_and_both_sides_deliver_everything() -> None:
     assert "import + init() from the environment, OTLP/HTTP, whole process (ms)" in rendered
     assert len(rendered.splitlines()) == 2 + len(rows)
     assert "delivered events per second" in rendered
-    assert len(notes(results, TINY)) == 9
+    assert len(notes(results, TINY)) == 10
     peers = startup_table(startup)
     assert len(peers.splitlines()) == 2 + 5
     assert "not installed" not in peers or not all(startup["installed"].values())

@@ -57,6 +57,9 @@ def test_defaults(cli: CLI) -> None:
         "reducer.max_pending_requests  -                                default\n"
         "reducer.max_turns             -                                default\n"
         "reducer.idle_seconds          -                                default\n"
+        "spool.enabled                 -                                default\n"
+        "spool.directory               -                                default\n"
+        "spool.max_bytes               67108864                         default\n"
         "event_types.include           -                                default\n"
         "event_types.exclude           -                                default\n"
         "before_send                   -                                default\n"
@@ -168,7 +171,7 @@ def test_json(cli: CLI) -> None:
         "variable": "CODEX_TELEMETRY_CODEX_BACKEND__TOKEN",
     }
     assert settings["otlp.timeout"] == {"value": 10.0, "source": "default", "variable": None}
-    assert len(settings) == 36  # with debug, event_types.include, .exclude and before_send
+    assert len(settings) == 39  # 32, debug, event_types.include, .exclude, before_send, spool.*
 
 
 def test_a_bad_value_is_one_line_naming_the_setting_and_variable(cli: CLI) -> None:

@@ -44,6 +44,7 @@ def test_help_lists_every_command(cli: CLI) -> None:
         "  replay  Turn a recorded app-server session into its events, as JSON Lines.\n"
         "  report  Totals of JSON Lines files of events: turns, tokens, steers, ...\n"
         "  show    Print the events of a JSON Lines file, one readable line each.\n"
+        "  spool   Undelivered events kept on disk: list, flush or purge them.\n"
         "  tail    Print the last events of a JSON Lines file; -f follows it.\n"
     )
 

@@ -6,6 +6,7 @@ return within its timeout plus a small margin whatever the collector does.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -33,7 +34,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._batching import BatchWorker, InFlight
+from codex_telemetry._export._batching import BatchWorker, InFlight, estimate_size
 from codex_telemetry._export._otlp import (
     OTLPGrpcLogExporter,
     OTLPHttpLogExporter,
@@ -397,13 +398,15 @@ def test_partial_success_counts_the_rejected_records() -> None:
 # --- the queue ------------------------------------------------------------------------
 
 
-def test_full_export_queue_drops_new_items_and_counts_them() -> None:
+def _blocked_batch_worker() -> tuple[BatchWorker[int], DeliveryCounters, threading.Event]:
+    """A worker whose first batch (1, 2, 3) is held by the exporter until released, and
+    whose queue (3 items) is full with 4, 5, 6."""
     started = threading.Event()
     release = threading.Event()
 
     def export_batch(items: Sequence[int], in_flight: InFlight, stop: StopSignal) -> None:
         started.set()
-        release.wait()
+        release.wait(30.0)
         in_flight.exported(len(items))
 
     delivery = DeliveryCounters()
@@ -413,12 +416,130 @@ def test_full_export_queue_drops_new_items_and_counts_them() -> None:
     worker.put([1, 2, 3])
     assert started.wait(10.0)  # the worker holds the first batch
     worker.put([4, 5, 6])  # fills the queue
-    worker.put([7, 8])  # no room
+    return worker, delivery, release
+
+
+def test_full_export_queue_makes_put_wait_for_room_instead_of_dropping() -> None:
+    worker, delivery, release = _blocked_batch_worker()
+    putter = threading.Thread(target=worker.put, args=([7, 8],))
+    putter.start()
+    putter.join(0.2)
+    assert putter.is_alive()  # waiting for room, nothing dropped
+    assert delivery.dropped.snapshot() == {}
     release.set()
-    assert worker.flush(10.0) is False  # two were dropped
-    assert worker.shutdown(1.0) is False
-    assert delivery.exported.value == 6
-    assert delivery.dropped.snapshot() == {"export_queue_full": 2}
+    putter.join(10.0)
+    assert not putter.is_alive()
+    assert worker.flush(10.0) is True
+    assert worker.shutdown(1.0) is True
+    assert delivery.exported.value == 8
+    assert delivery.dropped.snapshot() == {}
+
+
+def test_a_put_waiting_for_room_ends_at_shutdown_and_counts_what_it_held() -> None:
+    worker, delivery, release = _blocked_batch_worker()
+    putter = threading.Thread(target=worker.put, args=([7, 8],))
+    putter.start()
+    putter.join(0.2)
+    assert putter.is_alive()
+    assert worker.shutdown(0.0) is False
+    putter.join(10.0)
+    assert not putter.is_alive()
+    release.set()
+    # 7 and 8 were never queued and 4, 5, 6 were queued: not delivered; 1, 2, 3 were in
+    # flight, unanswered at the deadline: they may have arrived.
+    assert delivery.dropped.snapshot() == {"shutdown": 5}
+    assert delivery.in_flight_at_exit.value == 3
+    assert delivery.exported.value == 0
+
+
+def test_a_durable_put_never_waits_and_shutdown_keeps_what_is_left() -> None:
+    started = threading.Event()
+    release = threading.Event()
+    acknowledged: list[int] = []
+
+    def export_batch(items: Sequence[int], in_flight: InFlight, stop: StopSignal) -> None:
+        started.set()
+        release.wait(30.0)
+        in_flight.exported(len(items))
+
+    delivery = DeliveryCounters()
+    worker: BatchWorker[int] = BatchWorker(
+        export_batch, delivery, max_queue_size=3, batch_size=3, interval=60.0, name="test"
+    )
+    worker.make_durable(acknowledged.append)
+    worker.put([1, 2, 3])
+    assert started.wait(10.0)
+    assert worker.has_room(3)
+    worker.put([4, 5, 6])
+    assert not worker.has_room(1)
+    worker.put([7])  # over the bound: the caller asked has_room first, and it does not wait
+    assert worker.shutdown(0.0) is False
+    release.set()
+    assert delivery.dropped.snapshot() == {}
+    assert delivery.kept.value == 7
+    assert acknowledged == []  # nothing settled before the deadline is acknowledged
+
+
+def test_a_durable_worker_acknowledges_settled_batches_in_order() -> None:
+    acknowledged: list[int] = []
+
+    def export_batch(items: Sequence[int], in_flight: InFlight, stop: StopSignal) -> None:
+        if 2 in items:
+            in_flight.dropped(len(items), "http_400")  # refused for good: settled too
+        else:
+            in_flight.exported(len(items))
+
+    delivery = DeliveryCounters()
+    worker: BatchWorker[int] = BatchWorker(
+        export_batch, delivery, max_queue_size=10, batch_size=2, interval=60.0, name="test"
+    )
+    worker.make_durable(acknowledged.append)
+    worker.put([1, 2, 3, 4, 5])
+    assert worker.flush(10.0) is False
+    assert worker.shutdown(5.0) is False
+    assert acknowledged == [2, 2, 1]
+    assert delivery.exported.value == 3
+    assert delivery.dropped.snapshot() == {"http_400": 2}
+
+
+def test_the_export_queue_is_bounded_in_bytes() -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def export_batch(items: Sequence[str], in_flight: InFlight, stop: StopSignal) -> None:
+        started.set()
+        release.wait(30.0)
+        in_flight.exported(len(items))
+
+    delivery = DeliveryCounters()
+    worker: BatchWorker[str] = BatchWorker(
+        export_batch,
+        delivery,
+        max_queue_size=1000,
+        batch_size=1,
+        interval=60.0,
+        name="test",
+        size_of=estimate_size,
+        max_queue_bytes=250_000,
+    )
+    big = "y" * 100_000
+    worker.put([big])  # measured: the estimate is now about 100 KB an item
+    assert started.wait(10.0)
+    worker.put([big, big])  # 200 KB and some: under the bound
+    assert worker.has_room(1)
+    worker.put([big])  # one more fits while the bytes are under the bound
+    assert not worker.has_room(1)  # 300 KB: full in bytes, far from full in items
+    release.set()
+    assert worker.shutdown(10.0) is True
+    assert delivery.exported.value == 4
+
+
+def test_estimate_size_counts_nested_strings() -> None:
+    assert estimate_size("a" * 1000) == 1056
+    assert estimate_size(("a" * 10, {"k": "b" * 20})) == 56 + 66 + 56 + 57 + 76
+    event = skill_event(1)
+    big = dataclasses.replace(event, skill_name="z" * 100_000)  # type: ignore[type-var]
+    assert estimate_size(big) - estimate_size(event) == 100_000 - len("skill-1")
 
 
 def test_shutdown_abandons_a_batch_still_in_flight_exactly_once() -> None:
@@ -613,7 +734,7 @@ print(time.monotonic(), flush=True)
 
 
 def run_against_a_hung_collector(
-    script: str, protocol: str, tmp_path: Path
+    script: str, protocol: str, tmp_path: Path, **extra_env: str
 ) -> tuple[subprocess.CompletedProcess[str], float, int]:
     """Run ``script`` in a child process against a collector that accepts and never
     answers; return the child, when it had exited (monotonic), and the export attempts."""
@@ -631,17 +752,28 @@ def run_against_a_hung_collector(
             text=True,
             timeout=60,
             cwd=tmp_path,
-            env={k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CODEX_"))},
+            env={
+                **{
+                    k: v
+                    for k, v in os.environ.items()
+                    if not k.startswith(("OTEL_", "CODEX_", "XDG_CACHE_HOME"))
+                },
+                "HOME": str(tmp_path),  # the spool goes to the per-user cache directory
+                **extra_env,
+            },
         )
         exited = time.monotonic()
     return child, exited, receiver.attempts
 
 
+@pytest.mark.parametrize("spool", ["true", "false"])
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_a_process_with_a_hung_collector_exits_within_the_shutdown_timeout(
-    protocol: str, tmp_path: Path
+    protocol: str, spool: str, tmp_path: Path
 ) -> None:
-    child, exited, attempts = run_against_a_hung_collector(_CHILD, protocol, tmp_path)
+    child, exited, attempts = run_against_a_hung_collector(
+        _CHILD, protocol, tmp_path, CODEX_TELEMETRY_SPOOL__ENABLED=spool
+    )
     assert child.returncode == 0, child.stderr
     # Both clocks are the system's monotonic clock: differences are the time exit took.
     main_returned_line, exit_work_line = child.stdout.strip().splitlines()
@@ -654,6 +786,9 @@ def test_a_process_with_a_hung_collector_exits_within_the_shutdown_timeout(
     # which a loaded machine stretches to most of a second; bounded only to catch a hang.
     assert exited - exit_work_done < INTERPRETER_TEARDOWN_LIMIT
     assert attempts >= 1
+    if spool == "true":
+        assert "2000 analytics events were kept in the spool" in child.stderr
+        return
     # A batch that went out unanswered may have arrived; the rest did not. The sink's
     # line accounts for all 2,000 (on a loaded machine the sink may not finish in time:
     # the exit hook's own line then gives the total).
@@ -701,7 +836,9 @@ time.sleep(0.5)  # a batch is in flight to the hung collector, the export queue 
 def test_exit_with_a_hung_collector_says_once_how_many_of_all_events_were_lost(
     protocol: str, tmp_path: Path
 ) -> None:
-    child, _, _ = run_against_a_hung_collector(_OVERFLOWING_CHILD, protocol, tmp_path)
+    child, _, _ = run_against_a_hung_collector(
+        _OVERFLOWING_CHILD, protocol, tmp_path, CODEX_TELEMETRY_SPOOL__ENABLED="false"
+    )
     assert child.returncode == 0, child.stderr
     lines = [line for line in child.stderr.splitlines() if "not delivered" in line]
     # One line, and it counts the events the full export queue refused as well as the
@@ -720,6 +857,20 @@ def test_exit_with_a_hung_collector_says_once_how_many_of_all_events_were_lost(
     reasons = dict(item.split(": ") for item in found.group(3).split(", "))
     assert set(reasons) <= {"export_queue_full", "shutdown"}
     assert int(found.group(1)) == sum(int(count) for count in reasons.values()) == 250
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_exit_with_a_hung_collector_says_once_how_many_events_the_spool_keeps(
+    protocol: str, tmp_path: Path
+) -> None:
+    child, _, _ = run_against_a_hung_collector(_OVERFLOWING_CHILD, protocol, tmp_path)
+    assert child.returncode == 0, child.stderr
+    spool = tmp_path / ".cache" / "codex-telemetry" / "spool"
+    lines = [line for line in child.stderr.splitlines() if "analytics events" in line]
+    assert len(lines) == 1, child.stderr
+    assert lines[0].startswith(
+        f"codex_telemetry: 300 analytics events were kept in the spool ({spool}/"
+    ), lines[0]
 
 
 def test_flushing_a_host_provider_whose_collector_hangs_is_bounded() -> None:

@@ -669,7 +669,7 @@ def test_export_after_shutdown_is_counted_not_sent(collector: Collector) -> None
     assert collector.receiver.attempts == 0
 
 
-def test_full_export_queue_drops_and_counts_new_events() -> None:
+def test_full_export_queue_delivers_every_event_instead_of_dropping() -> None:
     with HttpReceiver() as receiver:
         delivery = DeliveryCounters()
         sink = OTLPSink(
@@ -685,9 +685,9 @@ def test_full_export_queue_drops_and_counts_new_events() -> None:
         sink.export([SKILL] * 2, TIMESTAMP_NS)
         sink.force_flush(10.0)
         sink.shutdown(5.0)
-    queued_and_sent = delivery.exported.value
-    assert queued_and_sent + delivery.dropped.snapshot().get("export_queue_full", 0) == 5
-    assert queued_and_sent == len(list(records_of(receiver.received)))
+    assert delivery.exported.value == 5
+    assert delivery.dropped.snapshot() == {}
+    assert len(list(records_of(receiver.received))) == 5
 
 
 def test_factory_builds_the_sink_the_settings_name(

@@ -823,3 +823,16 @@ def test_a_forked_child_leaves_its_parents_segment_alone(tmp_path: Path) -> None
     claimer.close()
     parent.acknowledge(1)
     parent.close()
+
+
+def test_one_append_can_carry_a_timestamp_for_each_event(tmp_path: Path) -> None:
+    spool = Spool.open(_DESTINATION, root=tmp_path)
+    events = [_event(0), _event(1), _event(2)]
+    assert spool.append(events, 5, hand_out=False, timestamps=[5, 5, 7]) is False
+    taken = spool.take(10)
+    assert [(item.timestamp_ns, item.wire) for item in taken] == [
+        (5, {"event_type": "codex_hook_run", "event_params": {"index": 0}}),
+        (5, {"event_type": "codex_hook_run", "event_params": {"index": 1}}),
+        (7, {"event_type": "codex_hook_run", "event_params": {"index": 2}}),
+    ]
+    spool.close()

@@ -70,6 +70,9 @@ def test_a_live_snapshot_is_plain_values() -> None:
         "events_filtered_by_type": 0,
         "events_dropped_by_before_send": 0,
         "before_send_errors": 0,
+        "events_spooled": 0,
+        "events_replayed": 0,
+        "events_kept": 0,
     }
     assert stats.to_dict() == dataclasses.asdict(stats)
     assert repr(stats) == (
@@ -112,6 +115,9 @@ def test_to_dict_is_json_and_a_copy() -> None:
         "events_filtered_by_type": 0,
         "events_dropped_by_before_send": 0,
         "before_send_errors": 0,
+        "events_spooled": 0,
+        "events_replayed": 0,
+        "events_kept": 0,
     }
     plain["facts_dropped"]["queue_full"] = 99
     assert stats.facts_dropped == {"queue_full": 2, "invalid": 1}

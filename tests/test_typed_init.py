@@ -27,6 +27,7 @@ from codex_telemetry._settings import (
     FileSettings,
     OTLPSettings,
     ReducerSettings,
+    SpoolSettings,
     TelemetrySettings,
     load_settings,
 )
@@ -40,6 +41,7 @@ _NAMESPACE = {
     "CodexBackendSettings": CodexBackendSettings,
     "ReducerSettings": ReducerSettings,
     "EventTypeSettings": EventTypeSettings,
+    "SpoolSettings": SpoolSettings,
 }
 
 
@@ -189,6 +191,10 @@ def _sample_values(tmp_path: Path) -> dict[str, Any]:
         "event_types__include": ["codex_turn_event", "skill_invocation"],
         "event_types__exclude": ("codex_turn_steer_event",),
         "before_send": _redact_model,
+        "spool": {"enabled": False},
+        "spool__enabled": True,
+        "spool__directory": tmp_path / "spool",
+        "spool__max_bytes": 2 * 1024 * 1024,
     }
 
 
@@ -244,7 +250,7 @@ def test_the_defaults_in_help_of_init_are_the_settings_defaults() -> None:
             continue  # "the package version", "on under pytest"
         assert value == _default_of(name.split(".")), name
         checked += 1
-    assert checked == 19
+    assert checked == 20
 
 
 def test_help_of_init_lists_every_setting_once() -> None:

@@ -13,6 +13,7 @@ from codex_telemetry._cli._config import config
 from codex_telemetry._cli._events import show, tail
 from codex_telemetry._cli._replay import replay
 from codex_telemetry._cli._report import report
+from codex_telemetry._cli._spool import spool
 from codex_telemetry._version import __version__
 
 __all__ = ["cli", "main"]
@@ -42,8 +43,7 @@ cli.add_command(show)
 cli.add_command(tail)
 cli.add_command(report)
 cli.add_command(replay)
-# The spool commands (list, flush, purge) join here as one group, in their own module,
-# once the SDK keeps undelivered events on disk.
+cli.add_command(spool)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -9,7 +9,7 @@ from typing import Protocol
 from codex_telemetry._stats import Counter, ReasonCounter
 from codex_telemetry.events import AnalyticsEvent
 
-__all__ = ["DeliveryCounters", "EventSink", "LossContext"]
+__all__ = ["DeliveryCounters", "EventSink", "LossContext", "Reporting"]
 
 
 @dataclass(slots=True)
@@ -23,6 +23,16 @@ class LossContext:
     """The client's facts dropped before the queue, by reason."""
 
 
+class Reporting:
+    """Who says, at shutdown, what was not delivered: the sink (default), or its owner
+    once everything handed to the sink was counted (``deferred``)."""
+
+    __slots__ = ("deferred",)
+
+    def __init__(self) -> None:
+        self.deferred = False
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryCounters:
     """What a sink reports back: events delivered, events given up on by reason, and
@@ -33,6 +43,10 @@ class DeliveryCounters:
     dropped: ReasonCounter = field(default_factory=ReasonCounter)
     in_flight_at_exit: Counter = field(default_factory=Counter)
     context: LossContext = field(default_factory=LossContext)
+    kept: Counter = field(default_factory=Counter)
+    """Events a durable sink did not deliver before its shutdown deadline and left in
+    the spool, unacknowledged, for the next process (not lost)."""
+    reporting: Reporting = field(default_factory=Reporting)
 
 
 class EventSink(Protocol):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codex_telemetry._export._base import DeliveryCounters, EventSink
@@ -13,7 +16,7 @@ if TYPE_CHECKING:
     from codex_telemetry._export._otlp import OTLPLogExporter
     from codex_telemetry._settings import TelemetrySettings
 
-__all__ = ["create_sink"]
+__all__ = ["SpoolPlan", "create_sink", "has_spooled_events", "spool_plan"]
 
 _logger = logging.getLogger(__name__)
 
@@ -116,3 +119,69 @@ def _otlp_exporter(settings: TelemetrySettings) -> OTLPLogExporter:
         client_key=otlp.client_key,
         client_certificate=otlp.client_certificate,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolPlan:
+    """Where and how the worker opens the durable spool (see :mod:`codex_telemetry._spool`)."""
+
+    key: str
+    """Everything that decides where events go; hashed, never written."""
+    label: str
+    """For people reading the spool directory: no secret in it."""
+    root: Path | None
+    max_bytes: int
+
+
+def spool_plan(settings: TelemetrySettings) -> SpoolPlan | None:
+    """The spool the sink of ``settings`` uses, or None when it uses none.
+
+    The key holds the sink, the endpoint and what is sent in each request besides the
+    events (the service name for OTLP, the account for the backend), so that a spooled
+    event is only ever sent where it was meant to go. Tokens and headers stay out of it.
+    """
+    spool = settings.spool
+    if not settings.enabled or not spool.active_for(settings.exporter):
+        return None
+    kind = settings.exporter
+    if kind == "otlp":
+        otlp = settings.otlp
+        key = f"otlp\n{otlp.protocol}\n{otlp.endpoint}\n{settings.service_name}"
+        label = f"otlp {otlp.protocol} {_without_credentials(otlp.endpoint)}"
+    elif kind == "codex_backend":
+        backend = settings.codex_backend
+        key = f"codex_backend\n{backend.base_url}\n{backend.account_id or ''}"
+        label = f"codex_backend {_without_credentials(backend.base_url)}"
+    elif kind == "file":
+        key = f"file\n{settings.file.path}"
+        label = f"file {settings.file.path}"
+    else:
+        key = label = kind
+    return SpoolPlan(key, label, spool.directory, spool.max_bytes)
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without a ``user:password@`` part and without its query."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    host, slash, path = rest.partition("/")
+    host = host.rpartition("@")[2]
+    path = path.partition("?")[0]
+    return f"{scheme}{separator}{host}{slash}{path}"
+
+
+def has_spooled_events(plan: SpoolPlan) -> bool:
+    """Whether the destination's spool folder holds segments (a dead process's events to
+    send first, or a living one's); one directory listing, never raises."""
+    from codex_telemetry._spool import (  # noqa: PLC0415
+        default_spool_directory,
+        destination_directory_name,
+    )
+
+    try:
+        root = plan.root if plan.root is not None else default_spool_directory()
+        folder = root / destination_directory_name(plan.key)
+        return any(name.endswith(".jsonl") for name in os.listdir(folder))
+    except (OSError, ImportError, ValueError):
+        return False

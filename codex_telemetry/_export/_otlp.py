@@ -42,7 +42,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._batching import BatchWorker, InFlight
+from codex_telemetry._export._batching import BatchWorker, InFlight, estimate_size
 from codex_telemetry._export._encoding import (
     SEVERITY_TEXT_INFO,
     encode_scope,
@@ -316,6 +316,15 @@ class OTLPGrpcLogExporter(OTLPLogExporter):
         super().__init__(transport, timeout=timeout, retry_policy=retry_policy)
 
 
+def _record_size(record: ReadWriteLogRecord) -> int:
+    """The estimated bytes of a queued record: its event's, or its body's and attributes'."""
+    log_record = record.log_record
+    event = getattr(log_record, "codex_event", None)
+    if event is not None:
+        return estimate_size(event) + 512  # plus the record around it
+    return estimate_size(log_record.body) + estimate_size(dict(log_record.attributes or {})) + 512
+
+
 class _EventRecordProcessor(LogRecordProcessor):
     """Batches the sink's records on a background thread; counts every record's fate."""
 
@@ -337,7 +346,16 @@ class _EventRecordProcessor(LogRecordProcessor):
             batch_size=batch_size,
             interval=interval,
             name="codex-telemetry-otlp",
+            size_of=_record_size,
         )
+
+    def has_room(self, count: int) -> bool:
+        """True when ``count`` more records fit in the queue now."""
+        return self._worker.has_room(count)
+
+    def make_durable(self, acknowledge: Callable[[int], None]) -> None:
+        """Acknowledge settled batches to the spool (see :class:`BatchWorker`)."""
+        self._worker.make_durable(acknowledge)
 
     def _export(
         self, records: Sequence[ReadWriteLogRecord], in_flight: InFlight, stop: StopSignal
@@ -419,13 +437,27 @@ class OTLPSink:
         """The counters this sink reports delivered and dropped events through."""
         return self._delivery
 
+    def has_room(self, count: int) -> bool:
+        """True when ``count`` more events fit in the export queue now (always with the
+        host's provider, which queues on its own)."""
+        return self._processor is None or self._processor.has_room(count)
+
+    def make_durable(self, acknowledge: Callable[[int], None]) -> bool:
+        """Acknowledge settled batches to the spool; False when this sink cannot (the
+        host's provider, or an SDK switched off by ``OTEL_SDK_DISABLED``)."""
+        if self._processor is None or self._disabled:
+            return False
+        self._processor.make_durable(acknowledge)
+        return True
+
     @property
     def logger_provider(self) -> LoggerProvider:
         """The provider the records are emitted into."""
         return self._provider
 
     def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
-        """Emit one log record per event; never blocks on the network, never raises."""
+        """Emit one log record per event; waits while the export queue is full (never in
+        durable mode), never raises."""
         if self._closed or self._disabled:
             reason = "shutdown" if self._closed else "disabled"
             self._delivery.dropped.add(reason, len(events))
