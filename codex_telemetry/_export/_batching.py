@@ -31,6 +31,7 @@ from typing import Generic, TypeVar
 
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._retry import IN_FLIGHT_AT_EXIT, StopSignal
+from codex_telemetry._internal_errors import log_internal_error
 from codex_telemetry.events import AnalyticsEvent
 
 __all__ = [
@@ -361,7 +362,7 @@ class BatchWorker(Generic[T]):
                 self._export_batch(batch, in_flight, self._stop)
             except Exception:
                 # A bug in an exporter must not kill the worker; the batch is counted lost.
-                _logger.exception("codex_telemetry: exporting a batch failed unexpectedly")
+                log_internal_error("export_batch", "exporting a batch")
                 in_flight.abandon("internal_error")
             in_flight.abandon("internal_error")  # no-op when the exporter settled everything
             self._acknowledge_batch(len(batch), in_flight)
@@ -381,7 +382,7 @@ class BatchWorker(Generic[T]):
         try:
             acknowledge(count)
         except Exception:
-            _logger.exception("codex_telemetry: acknowledging a batch to the spool failed")
+            log_internal_error("spool_acknowledge", "acknowledging a batch to the spool")
 
     def flush(self, timeout: float) -> bool:
         """Send everything queued so far; True when it was all delivered within ``timeout``.

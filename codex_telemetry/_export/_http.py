@@ -16,6 +16,7 @@ from pathlib import Path
 import requests
 
 from codex_telemetry._export._retry import Attempt, StopSignal, parse_retry_after
+from codex_telemetry._internal_errors import log_internal_error
 
 __all__ = ["HttpTransport", "classify_http_status"]
 
@@ -123,7 +124,7 @@ class HttpTransport:
         except requests.exceptions.RequestException:
             return Attempt.fail("request_error")
         except Exception:
-            _logger.exception("codex_telemetry: sending a request failed unexpectedly")
+            log_internal_error("http_send", "sending a request")
             return Attempt.fail("internal_error")
         attempt = classify_http_status(response.status_code, response.headers.get("Retry-After"))
         if attempt.outcome.value == "ok" and self._rejected is not None and response.content:

@@ -54,6 +54,7 @@ from codex_telemetry._export._json import JsonRecordWriter, group_request_json
 from codex_telemetry._export._retry import RetryPolicy, Settlement, StopSignal
 from codex_telemetry._export._transport import Transport, TransportSender
 from codex_telemetry._export._wire import RecordWriter, group_request_bytes, resource_bytes
+from codex_telemetry._internal_errors import log_internal_error
 from codex_telemetry._version import __version__
 from codex_telemetry.events import AnalyticsEvent
 
@@ -224,7 +225,7 @@ class OTLPLogExporter(LogRecordExporter):
         try:
             self._sender.send_batch(records, settlement, stop)
         except Exception:
-            _logger.exception("codex_telemetry: encoding or sending log records failed")
+            log_internal_error("otlp_send", "encoding or sending log records")
             settlement.dropped(len(records), "internal_error")
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
@@ -383,7 +384,7 @@ class _EventRecordProcessor(LogRecordProcessor):
             try:
                 self._exporter.shutdown()
             except Exception:
-                _logger.debug("closing the OTLP exporter failed", exc_info=True)
+                log_internal_error("otlp_close", "closing the OTLP exporter")
         return delivered
 
 
@@ -478,7 +479,7 @@ class OTLPSink:
                 )
                 self._delivery.exported.increment()
         except Exception:
-            _logger.exception("codex_telemetry: emitting log records failed")
+            log_internal_error("otlp_emit", "emitting log records")
             self._delivery.dropped.add("internal_error", len(events))
 
     def force_flush(self, timeout: float) -> bool:
@@ -487,7 +488,7 @@ class OTLPSink:
             if self._processor is not None:
                 return self._processor.flush(timeout)
         except Exception:
-            _logger.exception("codex_telemetry: flushing log records failed")
+            log_internal_error("otlp_flush", "flushing log records")
             return False
         return self._flush_host_provider(timeout)
 
@@ -501,7 +502,7 @@ class OTLPSink:
             try:
                 result.append(bool(self._provider.force_flush(int(max(timeout, 0.0) * 1000))))
             except Exception:
-                _logger.exception("codex_telemetry: flushing the LoggerProvider failed")
+                log_internal_error("provider_flush", "flushing the LoggerProvider")
                 result.append(False)
 
         helper = threading.Thread(target=flush, name="codex-telemetry-flush", daemon=True)
@@ -522,6 +523,6 @@ class OTLPSink:
             # Our processor is already down, so this returns at once.
             self._provider.shutdown()
         except Exception:
-            _logger.exception("codex_telemetry: shutting the OTLP sink down failed")
+            log_internal_error("otlp_shutdown", "shutting the OTLP sink down")
             delivered = False
         return delivered
