@@ -9,6 +9,8 @@ import pytest
 
 _PREFIXES = ("CODEX_TELEMETRY_", "OTEL_")
 _NAMES = ("DO_NOT_TRACK",)
+# Written by init() for the children of multiprocessing: removed after every test too.
+_WRITTEN = "_CODEX_TELEMETRY_INIT"
 
 
 @pytest.fixture(autouse=True)
@@ -17,4 +19,6 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(_PREFIXES) or name in _NAMES:
             monkeypatch.delenv(name)
+    monkeypatch.setenv(_WRITTEN, "")
+    monkeypatch.delenv(_WRITTEN)
     yield
