@@ -276,6 +276,18 @@ def _terminate_by_default_action() -> None:
 # that the settings never take it for a ``CODEX_TELEMETRY_*`` setting.
 INHERITED_INIT_VARIABLE: Final = "_CODEX_TELEMETRY_INIT"
 _SECRET_SETTINGS: Final = frozenset({("otlp", "headers"), ("codex_backend", "token")})
+_URL_SETTINGS: Final = frozenset({("otlp", "endpoint"), ("codex_backend", "base_url")})
+
+
+def _has_credentials(url: object) -> bool:
+    """True for a URL that names a user or password (``https://user:pass@host``)."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    try:
+        parts = urlsplit(str(url))
+        return parts.username is not None or parts.password is not None
+    except ValueError:
+        return True  # unreadable: kept out, to be safe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,10 +310,28 @@ def record_init_for_children(
     parent gave one as an argument says so once and stays without a client; given through
     the environment, they reach the child as every variable does.
     """
+    withheld: list[str] = ["logger_provider"] if logger_provider_given else []
+    try:
+        arguments = _arguments_for_children(overrides, withheld)
+        text = json.dumps(
+            {
+                "pid": os.getpid(),
+                "arguments": arguments,
+                "instrument": list(instrument),
+                "withheld": sorted(set(withheld)),
+            }
+        )
+    except Exception:  # a value with no JSON form: the child is told to call init()
+        text = json.dumps({"pid": os.getpid(), "withheld": ["an argument that is not JSON"]})
+    os.environ[INHERITED_INIT_VARIABLE] = text
+
+
+def _arguments_for_children(overrides: Mapping[str, Any], withheld: list[str]) -> Any:
+    """``overrides`` as JSON values, one group a dict, with the secrets moved to
+    ``withheld`` (by name)."""
     import pydantic_core  # noqa: PLC0415 - init() has pydantic loaded already
 
     arguments: dict[str, Any] = {}
-    withheld: list[str] = ["logger_provider"] if logger_provider_given else []
     for key, given in overrides.items():
         if given is None:
             continue
@@ -312,7 +342,9 @@ def record_init_for_children(
         if isinstance(value, Mapping):
             value = {name: item for name, item in value.items() if item is not None}
             for name in list(value):
-                if (group, name) in _SECRET_SETTINGS:
+                if (group, name) in _SECRET_SETTINGS or (
+                    (group, name) in _URL_SETTINGS and _has_credentials(value[name])
+                ):
                     withheld.append(f"{group}.{name}")
                     del value[name]
             existing = arguments.get(group)
@@ -320,17 +352,7 @@ def record_init_for_children(
                 existing.update(value)
                 continue
         arguments[group] = value
-    record = {
-        "pid": os.getpid(),
-        "arguments": arguments,
-        "instrument": list(instrument),
-        "withheld": sorted(set(withheld)),
-    }
-    try:
-        text = json.dumps(pydantic_core.to_jsonable_python(record))
-    except (TypeError, ValueError, pydantic_core.PydanticSerializationError):
-        text = json.dumps({"pid": os.getpid(), "withheld": ["an argument that is not JSON"]})
-    os.environ[INHERITED_INIT_VARIABLE] = text
+    return pydantic_core.to_jsonable_python(arguments)
 
 
 def forget_init_for_children() -> None:

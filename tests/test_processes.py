@@ -161,6 +161,38 @@ def test_executors_closed_pools_and_os_fork_deliver_every_event_to_a_file(
     }
 
 
+@pytest.mark.parametrize("method", _METHODS)
+def test_a_terminated_process_delivers_then_ends_by_sigterm(tmp_path: Path, method: str) -> None:
+    body = """
+    import time
+
+
+    def work_then_wait(ready):
+        work("terminated")
+        ready.set()
+        time.sleep(600)
+
+
+    def main():
+        codex_telemetry.init(exporter="file", file={"path": "events.jsonl"})
+        context = multiprocessing.get_context(sys.argv[1])
+        ready = context.Event()
+        process = context.Process(target=work_then_wait, args=(ready,))
+        process.start()
+        assert ready.wait(60)
+        process.terminate()
+        process.join(60)
+        assert process.exitcode == -signal.SIGTERM, process.exitcode
+        assert codex_telemetry.shutdown(timeout=30)
+
+
+    if __name__ == "__main__":
+        main()
+    """
+    _run(tmp_path, body, method)
+    assert _threads_in_file(tmp_path / "events.jsonl") == {"terminated": 100}
+
+
 def test_a_pool_workers_own_sigterm_handler_is_kept(tmp_path: Path) -> None:
     # The SDK handles SIGTERM in a child of multiprocessing only where nobody else does.
     body = """
@@ -244,6 +276,7 @@ def test_init_records_its_arguments_without_secrets(monkeypatch: pytest.MonkeyPa
         general_analytics=True,
         shutdown_timeout=None,
         otlp=OTLPSettings(protocol="http/json", headers="x-key=abc"),
+        codex_backend__base_url="https://user:pa55@backend.example/api",
         otlp__timeout=3.5,
         file__path=Path("events.jsonl"),
         codex_backend={"token": "t0ken", "account_id": "acct"},
@@ -258,7 +291,7 @@ def test_init_records_its_arguments_without_secrets(monkeypatch: pytest.MonkeyPa
             "codex_backend": {"account_id": "acct"},
         },
         "instrument": ["openai_codex"],
-        "withheld": ["codex_backend.token", "otlp.headers"],
+        "withheld": ["codex_backend.base_url", "codex_backend.token", "otlp.headers"],
     }
 
 
