@@ -424,6 +424,8 @@ def _client_from_parent() -> Telemetry | None:
             # A signal handler interrupted this very init (its fact is not counted: the
             # client does not exist yet), or another thread made the client meanwhile.
             return _default
+        if _lifecycle.child_still_starting():
+            return None  # a fact tracked while importing the main module: decide later
         _inheriting = True
         try:
             return _init_from_parent()

@@ -34,6 +34,7 @@ __all__ = [
     "abandon_in_child",
     "bounded",
     "call_with_deadline",
+    "child_still_starting",
     "claim_orphaned_events",
     "forget_init_for_children",
     "inherited_init",
@@ -368,6 +369,18 @@ def _recorded_pid(text: str) -> int | None:
     except (ValueError, AttributeError):
         return None
     return pid if isinstance(pid, int) else None
+
+
+def child_still_starting() -> bool:
+    """True while a spawned child of multiprocessing imports its parent's main module,
+    before it knows its parent: too early to decide whether it inherits an ``init()``."""
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None:
+        return False
+    try:
+        return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
+    except Exception:  # an unusual multiprocessing state: decide now
+        return False
 
 
 def inherited_init() -> InheritedInit | None:

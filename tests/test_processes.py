@@ -193,6 +193,30 @@ def test_a_terminated_process_delivers_then_ends_by_sigterm(tmp_path: Path, meth
     assert _threads_in_file(tmp_path / "events.jsonl") == {"terminated": 100}
 
 
+def test_a_spawned_child_that_tracks_while_importing_the_main_module_still_inherits(
+    tmp_path: Path,
+) -> None:
+    # A spawned child imports the parent's main module before it knows its parent: a fact
+    # tracked at import time there is too early, not a reason to give up.
+    body = """
+    work("import-time", 1)
+
+
+    def main():
+        codex_telemetry.init(exporter="file", file={"path": "events.jsonl"})
+        process = multiprocessing.get_context("spawn").Process(target=work, args=("child",))
+        process.start()
+        process.join()
+        assert codex_telemetry.shutdown(timeout=30)
+
+
+    if __name__ == "__main__":
+        main()
+    """
+    _run(tmp_path, body)
+    assert _threads_in_file(tmp_path / "events.jsonl") == {"child": 100}
+
+
 def test_a_pool_workers_own_sigterm_handler_is_kept(tmp_path: Path) -> None:
     # The SDK handles SIGTERM in a child of multiprocessing only where nobody else does.
     body = """
