@@ -17,13 +17,14 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
-from codex_telemetry import _lifecycle, _setup
+from codex_telemetry import _lifecycle, _notices, _setup
 from codex_telemetry._export._base import DeliveryCounters, EventSink
 from codex_telemetry._gate import (
     ACCEPT,
     AFTER_SHUTDOWN_ROUTES,
     DISABLED,
     FILTER,
+    FILTER_NOTICE,
     GENERAL_ANALYTICS_FACTS,
     Gate,
     routes,
@@ -79,6 +80,13 @@ class Telemetry(Gate):
         self._routes = routes(
             enabled=self._active, general_analytics=self._settings.general_analytics
         )
+        # The routes to swap back in once nothing is due on a FILTER_NOTICE fact.
+        self._plain_routes: dict[type, int] | None = None
+        self._filtered_notice_due = False
+        if self._settings.debug:  # each filtered fact gets its debug line
+            self._routes = _with_filter_notice(self._routes)
+        # Made from the settings: the notices may name its endpoint and settings.
+        self._own_sink = sink is None and sink_factory is None and logger_provider is None
         if sink_factory is None and sink is None:
             sink_factory = _setup.default_sink_factory(self._settings, logger_provider)
         self._sink_factory = sink_factory if sink is None else None
@@ -88,7 +96,7 @@ class Telemetry(Gate):
         self._shutdown_result: bool | None = None
         self._shutdown_done = threading.Event()
         sink_now: EventSink | None = None
-        delivery = DeliveryCounters()
+        delivery = self._new_delivery()
         errors = self._new_errors()
         if self._active:
             if sink is not None:
@@ -105,11 +113,26 @@ class Telemetry(Gate):
     def _new_errors(self) -> InternalErrors:
         return InternalErrors(strict=self._strict, log=RateLimitedLog(_logger))
 
+    def _new_delivery(self) -> DeliveryCounters:
+        delivery = DeliveryCounters()
+        if self._own_sink:
+            delivery.context.destination = _notices.describe_destination(self._settings)
+        return delivery
+
+    def _dropped_facts(self) -> dict[str, int]:
+        """Facts dropped before the queue, by reason (not ``disabled``), for the exit line."""
+        dropped = dict(self._fact_counts(0)[3])
+        dropped.pop("disabled", None)
+        return dropped
+
     def _reset_state(
         self, sink: EventSink | None, delivery: DeliveryCounters, errors: InternalErrors
     ) -> None:
         """Fresh locks, queue, worker, dedupe keys and counters (at construction, and after
         fork)."""
+        self._notices = _notices.Notices.for_settings(self._settings, own_sink=self._own_sink)
+        delivery.dropped.watch(self._notices.events_dropped)
+        delivery.context.facts_dropped = self._dropped_facts
         worker = Worker(
             sink=sink,
             sink_factory=self._sink_factory,
@@ -202,11 +225,14 @@ class Telemetry(Gate):
             facts_filtered=filtered,
             facts_deduplicated=deduplicated,
             facts_dropped=dropped,
+            facts_without_event=reducer.no_event if reducer is not None else {},
+            turns_waiting=reducer.turns_waiting() if reducer is not None else {},
             events_produced=worker.produced.value,
             events_exported=worker.delivery.exported.value,
             events_dropped=MappingProxyType(events_dropped),
             reducer_evicted=evicted,
             internal_errors=self._errors.count,
+            notices=self._notices.counts(),
         )
 
     def __repr__(self) -> str:
@@ -234,7 +260,7 @@ class Telemetry(Gate):
     def _after_fork_in_child(self) -> None:
         """Start over in a forked child: nothing the parent queued is sent twice."""
         sink = self._worker.sink
-        delivery = DeliveryCounters()
+        delivery = self._new_delivery()
         if self._routes is not AFTER_SHUTDOWN_ROUTES:
             self._shutdown_done = threading.Event()
             if self._sink_factory is not None:
@@ -247,9 +273,38 @@ class Telemetry(Gate):
         self._reset_state(sink, delivery, self._new_errors())
 
     def _instrument(self, names: Sequence[str]) -> None:
+        if not self._settings.general_analytics:
+            self._notice_filtered()
         for name in names:
             _setup.instrument(name, self)
             self._instrumented.append(name)
+
+    def _notice_filtered(self) -> None:
+        """Route flag-filtered facts through FILTER_NOTICE until the first one is told."""
+        with self._lock:
+            if self._routes is AFTER_SHUTDOWN_ROUTES or self._filtered_notice_due:
+                return
+            self._filtered_notice_due = True
+            if FILTER in self._routes.values():
+                self._plain_routes = self._routes
+                self._routes = _with_filter_notice(self._routes)
+
+    def _on_filtered(self, fact: object) -> None:
+        if self._settings.debug:
+            from codex_telemetry._explain import log_filtered  # noqa: PLC0415 - debug only
+
+            log_filtered(fact)
+        if not self._filtered_notice_due:
+            return
+        with self._lock:
+            if not self._filtered_notice_due:
+                return
+            self._filtered_notice_due = False
+            if self._plain_routes is not None and self._routes is not AFTER_SHUTDOWN_ROUTES:
+                # Later filtered facts take the plain FILTER route: telling cost them nothing.
+                self._routes = self._plain_routes
+            self._plain_routes = None
+        self._notices.filtered_while_instrumented(list(self._instrumented))
 
     def _uninstrument(self) -> None:
         try:
@@ -259,6 +314,10 @@ class Telemetry(Gate):
                     _setup.uninstrument(name)
         finally:
             self._instrumented.clear()
+
+
+def _with_filter_notice(table: dict[type, int]) -> dict[type, int]:
+    return {cls: FILTER_NOTICE if route == FILTER else route for cls, route in table.items()}
 
 
 def _delivery_of(sink: EventSink | None) -> DeliveryCounters:
@@ -310,6 +369,7 @@ def init(
         export_interval: float = 1.0 (seconds between exports)
         shutdown_timeout: float = 1.0 (the most exit waits for delivery, in seconds)
         strict: bool = on under pytest (raise TypeError for a value that is not a fact)
+        debug: bool = False (log what each fact did, or what its turn waits for, at DEBUG)
         otlp.protocol: "grpc" | "http/protobuf" (default) | "http/json"
             (OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL)
         otlp.endpoint: str = "http://localhost:4318/v1/logs", "localhost:4317" for gRPC
@@ -355,15 +415,22 @@ def init(
         previous, _default = _default, client
     if previous is not None:
         previous.shutdown()
+    if not client.enabled:
+        reason = _notices.collection_off_reason(settings, overrides)
+        if reason is not None:
+            _notices.log_collection_off(reason)
     if names and client.enabled:
         try:
             client._instrument(names)
         except ConfigurationError:
             client.shutdown(0)
             raise
-    _lifecycle.record_init_for_children(
-        overrides, names, logger_provider_given=logger_provider is not None
-    )
+    if client.enabled:
+        _lifecycle.record_init_for_children(
+            overrides, names, logger_provider_given=logger_provider is not None
+        )
+    else:  # a child with no client collects nothing either, and says nothing
+        _lifecycle.forget_init_for_children()
     return client
 
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from codex_telemetry._internal_errors import InternalErrors
+    from codex_telemetry._notices import Notices
     from codex_telemetry._worker import Worker
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "EMPTY",
     "FACT_TYPES",
     "FILTER",
+    "FILTER_NOTICE",
     "GENERAL_ANALYTICS_FACTS",
     "MALFORMED",
     "MENTIONS",
@@ -98,6 +100,10 @@ APP_USED: Final = 4
 PLUGIN_USED: Final = 5
 SKILLS: Final = 6
 MENTIONS: Final = 7
+# Filtered, and told: the first one when an instrumentation is on without the flag (the
+# client then swaps the plain FILTER routes back in, so later facts cost what FILTER
+# costs), or each one in debug mode.
+FILTER_NOTICE: Final = 8
 
 DROP_REASONS: Final = (
     "queue_full",
@@ -204,6 +210,7 @@ class Gate:
     _routes: dict[type, int]
     _max_queue: int
     _strict: bool
+    _notices: Notices
 
     def _reset_gate(self, worker: Worker, errors: InternalErrors) -> None:
         """Fresh lock, dedupe keys and counters, in front of ``worker``."""
@@ -291,14 +298,20 @@ class Gate:
             if route == ACCEPT:
                 self._enqueue(fact)
                 return
+        if route == FILTER_NOTICE:
+            next(self._filtered)
+            self._on_filtered(fact)
+            return
         if route == AFTER_SHUTDOWN:
             self._dropped["after_shutdown"].increment()
+            self._notices.fact_dropped("after_shutdown")
             return
         verdict = self._dedupe.admit(fact, route)
         if verdict == ADMIT:
             self._enqueue(fact)
         elif verdict == EMPTY:
             self._dropped["empty"].increment()
+            self._notices.fact_dropped("empty")
         elif verdict == MALFORMED:
             self._refuse(fact, "a malformed ")
 
@@ -319,6 +332,7 @@ class Gate:
         # that keeps the hot path lock-free and the queue still bounded.
         if self._queue.qsize() >= self._max_queue:
             self._dropped["queue_full"].increment()
+            self._notices.fact_dropped("queue_full")
             return
         if not self._worker_started and not self._start_worker():
             return
@@ -326,6 +340,7 @@ class Gate:
             # Tracked from inside the pipeline (a logging handler or a sink): looping
             # it back would feed the SDK its own output.
             self._dropped["reentrant"].increment()
+            self._notices.fact_dropped("reentrant")
             return
         next(self._accepted)
         self._queue.put(fact)
@@ -362,3 +377,6 @@ class Gate:
 
     def _on_worker_start(self) -> None:
         """Called once, under the lock, when the worker has started."""
+
+    def _on_filtered(self, fact: object) -> None:
+        """Called for a fact of a ``FILTER_NOTICE`` route (counted already)."""

@@ -100,6 +100,7 @@ class InitOptions(TypedDict, total=False):
     export_interval: float | None
     shutdown_timeout: float | None
     strict: bool | None
+    debug: bool | None
 
     otlp: OTLPOptions | OTLPSettings | None
     otlp__protocol: OTLPProtocol | None

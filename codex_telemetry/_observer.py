@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeAlias
 
 from codex_telemetry._bounded import BoundedTable
 from codex_telemetry._client import track_fact
+from codex_telemetry._internal_errors import RateLimitedLog
 from codex_telemetry._observer_facts import (
     error_response,
     initialize_fact,
@@ -171,7 +172,7 @@ class AppServerObserver:
         "_connection_id",
         "_counts",
         "_lock",
-        "_logged",
+        "_log",
         "_messages",
         "_pending",
         "_rpc_transport",
@@ -200,7 +201,8 @@ class AppServerObserver:
         # Counted without the lock, from any thread; the others are counted under it.
         self._messages = Counter()
         self._counts = [0, 0, 0, 0]
-        self._logged: set[str] = set()
+        # Each kind of problem is logged once, then at most once per interval.
+        self._log = RateLimitedLog(_logger)
         self._unknown = UnknownValues()
         # The client may write from several threads while one thread reads: a request
         # must be seen before its response, and facts must reach ``track`` in order.
@@ -265,10 +267,12 @@ class AppServerObserver:
         except Exception as exc:  # the client's I/O must never fail because of telemetry
             with self._lock:
                 self._counts[_MALFORMED] += 1
-                self._log_once(
+                self._log.log(
+                    logging.WARNING,
                     "malformed",
                     "codex_telemetry could not read a JSON-RPC message (%s: %s); it is "
-                    "skipped, your code is unaffected. Further ones are only counted.",
+                    "skipped, your code is unaffected. Repeats are counted, and logged at most "
+                    "once a minute.",
                     type(exc).__name__,
                     exc,
                 )
@@ -338,10 +342,11 @@ class AppServerObserver:
         outcome = self._threads.start_turn(pending, turn.id, self._unknown)
         if isinstance(outcome, list):
             self._counts[_UNRECOGNIZED] += 1
-            self._log_once(
+            self._log.log(
+                logging.WARNING,
                 "unrecognized",
                 "codex_telemetry could not name the %s of a turn's configuration; the turn "
-                "is not reported. Further ones are only counted.",
+                "is not reported. Repeats are counted, and logged at most once a minute.",
                 ", ".join(outcome),
             )
         elif outcome is not None:
@@ -381,17 +386,11 @@ class AppServerObserver:
             self._track(fact)
         except Exception as exc:
             self._counts[_TRACK_ERRORS] += 1
-            self._log_once(
+            self._log.log(
+                logging.WARNING,
                 "track",
                 "codex_telemetry could not track a fact (%s: %s); your code is unaffected. "
-                "Further failures are only counted.",
+                "Repeats are counted, and logged at most once a minute.",
                 type(exc).__name__,
                 exc,
             )
-
-    def _log_once(self, key: str, message: str, *args: object) -> None:
-        if key in self._logged:
-            _logger.debug(message, *args)
-            return
-        self._logged.add(key)
-        _logger.warning(message, *args)

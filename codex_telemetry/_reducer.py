@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from codex_telemetry._bounded import BoundedTable, Now
 from codex_telemetry._internal_errors import handle_internal_errors
@@ -84,7 +84,7 @@ from codex_telemetry.facts import (
     UserInput,
 )
 
-__all__ = ["AnalyticsReducer", "ReducerLimits"]
+__all__ = ["NO_EVENT_REASONS", "WAITING_FOR", "AnalyticsReducer", "ReducerLimits"]
 
 StateKind = Literal["connections", "threads", "pending_requests", "turns"]
 # Turns and pending requests are swept first: evicting them may release the threads and
@@ -108,6 +108,24 @@ _PLUGIN_STATE_EVENTS: dict[str, type[PluginStateEvent]] = {
     "disabled": PluginDisabledEvent,
 }
 _MAX_SUBAGENT_CLIENTS = 64
+
+NO_EVENT_REASONS: Final = (
+    "unknown_connection",
+    "unknown_thread",
+    "no_pending_request",
+    "after_emission",
+    "turn_evicted",
+)
+"""Why an accepted fact could not lead to an event (:attr:`AnalyticsReducer.no_event`)."""
+
+WAITING_FOR: Final = (
+    "turn_start_response",
+    "resolved_config",
+    "completion",
+    "initialize",
+    "thread_response",
+)
+"""What a turn may wait for before its event (:meth:`AnalyticsReducer.turns_waiting`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +206,9 @@ class _Turn:
     token_usage: TokenUsage | None = None
     completion: _Completion | None = None
     steer_count: int = 0
+    # Emitted, or created after its turn's event was emitted: it will never emit (again),
+    # so leaving the table is not a loss.
+    done: bool = False
 
 
 _Pending = _PendingTurnStart | _PendingSteer
@@ -333,6 +354,8 @@ class AnalyticsReducer:
         }
         self._subagent_clients: dict[tuple[str, str | None, str | None], AppServerClient] = {}
         self._next_sweep: float | None = None
+        # Bumped only where a fact leads nowhere, so a healthy stream pays nothing for it.
+        self._no_event: dict[str, int] = dict.fromkeys(NO_EVENT_REASONS, 0)
 
         self._handlers: dict[type, Callable[[Any], list[AnalyticsEvent]]] = {
             Initialize: self._on_initialize,
@@ -377,6 +400,63 @@ class AnalyticsReducer:
     def state_sizes(self) -> dict[str, int]:
         """Entries held now, by kind (the same keys as :attr:`evictions`)."""
         return {kind: len(table) for kind, table in self._tables.items()}
+
+    @property
+    def no_event(self) -> dict[str, int]:
+        """Facts that could not lead to an event so far, by reason (a copy).
+
+        ``unknown_connection``, ``unknown_thread``, ``no_pending_request`` and
+        ``after_emission`` count facts; ``turn_evicted`` counts turn states evicted while
+        they still waited for facts (see :data:`NO_EVENT_REASONS`).
+        """
+        return dict(self._no_event)
+
+    def turns_waiting(self) -> dict[str, int]:
+        """The turns held now, by what each still waits for (see :data:`WAITING_FOR`).
+
+        Walks the turn table, so it costs in proportion to the turns held; safe to call
+        from another thread than the one ingesting (a snapshot, possibly a fact behind).
+        """
+        counts = dict.fromkeys(WAITING_FOR, 0)
+        for _ in range(3):
+            try:
+                # One C call: no other thread runs while the list is made.
+                turns = list(self._turns.values())
+                break
+            except RuntimeError:  # changed while copied: try again
+                continue
+        else:
+            return counts
+        for turn in turns:
+            for missing in self._waiting_for(turn):
+                counts[missing] += 1
+        return counts
+
+    def waiting_for(self, turn_id: str) -> list[str]:
+        """What the turn ``turn_id`` still waits for; empty when it holds no state."""
+        turn = self._turns.get(turn_id)
+        return [] if turn is None else self._waiting_for(turn)
+
+    def _waiting_for(self, turn: _Turn) -> list[str]:
+        if turn.done:
+            return []
+        missing = []
+        if turn.connection_id is None:
+            missing.append("turn_start_response")
+        if turn.resolved_config is None:
+            missing.append("resolved_config")
+        if turn.completion is None:
+            missing.append("completion")
+        if missing:
+            return missing
+        if turn.connection_id not in self._connections:
+            missing.append("initialize")
+        if turn.thread_id not in self._threads:
+            missing.append("thread_response")
+        return missing
+
+    def _lost(self, reason: str) -> None:
+        self._no_event[reason] += 1
 
     # --- protocol facts -----------------------------------------------------------------
 
@@ -427,6 +507,7 @@ class AnalyticsReducer:
         pending = self._pending.pop((fact.connection_id, fact.request_id))
         if isinstance(response, TurnStartResponse):
             if not isinstance(pending, _PendingTurnStart):
+                self._lost("no_pending_request")
                 return []
             turn_id = response.turn.id
             turn = self._turn(turn_id)
@@ -435,6 +516,7 @@ class AnalyticsReducer:
             turn.num_input_images = pending.num_input_images
             return self._try_emit_turn(turn_id, turn)
         if not isinstance(pending, _PendingSteer):
+            self._lost("no_pending_request")
             return []
         steered = self._turns.use(response.turn_id)
         if steered is not None:
@@ -443,8 +525,11 @@ class AnalyticsReducer:
 
     def _on_error_response(self, fact: ErrorResponse) -> list[AnalyticsEvent]:
         pending = self._pending.pop((fact.connection_id, fact.request_id))
+        if pending is None:
+            self._lost("no_pending_request")
+            return []
         if not isinstance(pending, _PendingSteer):
-            return []  # none, or a turn start: discarded
+            return []  # a turn start: discarded
         return self._steer_event(fact.connection_id, pending, None, fact.rejection_reason)
 
     def _on_notification(self, fact: Notification) -> list[AnalyticsEvent]:
@@ -514,9 +599,11 @@ class AnalyticsReducer:
     def _on_compaction(self, fact: Compaction) -> list[AnalyticsEvent]:
         thread = self._threads.get(fact.thread_id)
         if thread is None:
+            self._lost("unknown_thread")
             return []
         connection = self._connections.get(thread.connection_id)
         if connection is None:
+            self._lost("unknown_connection")
             return []
         self._threads.use(fact.thread_id)
         self._connections.use(thread.connection_id)
@@ -632,6 +719,7 @@ class AnalyticsReducer:
     ) -> list[AnalyticsEvent]:
         connection = self._connections.use(connection_id)
         if connection is None:
+            self._lost("unknown_connection")
             return []
         thread = response.thread
         thread_source, subagent_source, parent_thread_id = _thread_lineage(thread.source)
@@ -662,6 +750,7 @@ class AnalyticsReducer:
         connection = self._connections.get(connection_id)
         thread = self._threads.get(pending.thread_id)
         if connection is None or thread is None:
+            self._lost("unknown_connection" if connection is None else "unknown_thread")
             return []
         self._connections.use(connection_id)
         self._threads.use(pending.thread_id)
@@ -696,9 +785,11 @@ class AnalyticsReducer:
         connection = self._connections.get(turn.connection_id)
         thread = self._threads.get(thread_id)
         if connection is None or thread is None:
+            self._lost("unknown_connection" if connection is None else "unknown_thread")
             return []
         self._connections.use(turn.connection_id)
         self._threads.use(thread_id)
+        turn.done = True
         self._turns.pop(turn_id)
         self._emitted_turns.put(turn_id, True)
         usage = turn.token_usage
@@ -771,6 +862,9 @@ class AnalyticsReducer:
             self._turns.put(turn_id, turn)
             if turn_id in self._emitted_turns:
                 self._turns.mark_dead_end(turn_id)
+                turn.done = True
+        if turn.done:
+            self._lost("after_emission")
         return turn
 
     def _set_turn_connection(self, turn: _Turn, connection_id: int) -> None:
@@ -798,6 +892,8 @@ class AnalyticsReducer:
         self._threads.release(pending.thread_id)
 
     def _release_turn(self, turn: _Turn) -> None:
+        if not turn.done:  # evicted before its event: the facts it had are lost
+            self._lost("turn_evicted")
         if turn.connection_id is not None:
             self._connections.release(turn.connection_id)
         if turn.thread_id is not None:

@@ -428,6 +428,10 @@ class TelemetrySettings(BaseSettings):
     strict: bool | None = None
     """``CODEX_TELEMETRY_STRICT``: raise ``TypeError`` for a value that is not a fact
     instead of logging it. None (default): strict while pytest runs a test."""
+    debug: bool = False
+    """``CODEX_TELEMETRY_DEBUG``; default false. Log, for each fact, what the reducer did
+    with it or what its turn still waits for, at DEBUG on the ``codex_telemetry`` logger.
+    Chosen once when the client is built: off, it costs nothing."""
     otlp: OTLPSettings = OTLPSettings()
     """The OTLP exporter (``CODEX_TELEMETRY_OTLP__*``)."""
     file: FileSettings = FileSettings()
@@ -987,40 +991,34 @@ def setting_sources(
 ) -> dict[str, SettingSource]:
     """For each setting (``"otlp.endpoint"``, ...), the source its effective value came from.
 
-    Asks the settings class's own sources (the ones ``settings_customise_sources``
-    chooses, in its order) and its own ``OTEL_*`` fallback step, so the precedence is the
-    one :func:`load_settings` applies. Call it after :func:`load_settings` succeeded with
-    the same arguments: it does not validate.
+    Reads the sources the way the error messages do (arguments, environment, ``.env``, the
+    ``OTEL_*`` fallbacks, in the order of precedence), so the precedence is written once.
+    Call it after :func:`load_settings` succeeded with the same arguments: it does not
+    validate.
     """
-    from pydantic_settings import (  # noqa: PLC0415 - only the diagnostics need these
-        DotEnvSettingsSource,
-        EnvSettingsSource,
-        InitSettingsSource,
-        SecretsSettingsSource,
-    )
-
-    arguments = _nest(overrides)
-    init = InitSettingsSource(settings_cls, init_kwargs=arguments)
-    env = EnvSettingsSource(settings_cls)
-    layers: list[tuple[str, dict[str, Any]]] = []
-    for source in settings_cls.settings_customise_sources(
-        settings_cls,
-        init,
-        env,
-        DotEnvSettingsSource(settings_cls),
-        SecretsSettingsSource(settings_cls),
-    ):
-        kind = "argument" if source is init else "environment" if source is env else "dotenv"
-        layers.append((kind, source()))
-    fallbacks = settings_cls._apply_fallbacks({})  # type: ignore[operator]
+    sources = _Sources(settings_cls, _nest(overrides))
     opted_out = settings_cls._read_environment and (
         _is_true("DO_NOT_TRACK") or _is_true("OTEL_SDK_DISABLED")
     )
-
-    sources: dict[str, SettingSource] = {}
+    found: dict[str, SettingSource] = {}
     for path in _setting_paths(settings_cls):
-        sources[".".join(path)] = _source_for(path, layers, fallbacks, opted_out)
-    return sources
+        if path == ("enabled",) and opted_out:
+            name = "DO_NOT_TRACK" if _is_true("DO_NOT_TRACK") else "OTEL_SDK_DISABLED"
+            found["enabled"] = SettingSource("opt_out", name)
+            continue
+        origin = sources.origin(path)
+        if origin is None:
+            source = SettingSource("default")
+        elif origin.variable is None:
+            source = SettingSource("argument")
+        elif origin.variable.startswith("OTEL_"):
+            source = SettingSource("otel", origin.variable)
+        elif origin.where == "environment":
+            source = SettingSource("environment", origin.variable)
+        else:
+            source = SettingSource("dotenv", origin.variable)
+        found[".".join(path)] = source
+    return found
 
 
 def _setting_paths(settings_cls: type[TelemetrySettings]) -> list[tuple[str, ...]]:
@@ -1032,36 +1030,3 @@ def _setting_paths(settings_cls: type[TelemetrySettings]) -> list[tuple[str, ...
         else:
             paths.append((name,))
     return paths
-
-
-def _source_for(
-    path: tuple[str, ...],
-    layers: list[tuple[str, dict[str, Any]]],
-    fallbacks: Mapping[str, Any],
-    opted_out: bool,
-) -> SettingSource:
-    if path == ("enabled",) and opted_out:
-        name = "DO_NOT_TRACK" if _is_true("DO_NOT_TRACK") else "OTEL_SDK_DISABLED"
-        return SettingSource("opt_out", name)
-    for kind, data in layers:
-        if _lookup(data, path) is None:
-            continue
-        if kind == "argument":
-            return SettingSource("argument")
-        return SettingSource(kind, _given_variable(path, kind))  # type: ignore[arg-type]
-    if _lookup(fallbacks, path) is not None:
-        for name in _OTEL_FALLBACKS.get(path, ()):
-            if os.environ.get(name):
-                return SettingSource("otel", name)
-        return SettingSource("otel", "OTEL_RESOURCE_ATTRIBUTES")  # service.name in it
-    return SettingSource("default")
-
-
-def _given_variable(path: tuple[str, ...], kind: str) -> str:
-    """The variable that held the value: the field's own, or its group's (JSON)."""
-    if kind == "environment":
-        names = {name.upper() for name in os.environ}
-        for depth in range(len(path), 0, -1):
-            if _variable(path[:depth]) in names:
-                return _variable(path[:depth])
-    return _variable(path)

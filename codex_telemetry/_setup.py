@@ -51,13 +51,22 @@ def default_sink_factory(
 
 
 def default_reducer_factory(settings: TelemetrySettings) -> Callable[[], AnalyticsReducer]:
-    """Makes the reducer for ``settings`` (originator, runtime, limits)."""
+    """Makes the reducer for ``settings`` (originator, runtime, limits, debug)."""
+    if settings.debug:
+        from codex_telemetry._explain import show_debug_lines  # noqa: PLC0415
+
+        show_debug_lines()
 
     def create() -> AnalyticsReducer:
         from codex_telemetry._reducer import AnalyticsReducer, ReducerLimits  # noqa: PLC0415
         from codex_telemetry._runtime import current_runtime  # noqa: PLC0415
 
-        return AnalyticsReducer(
+        reducer_class = AnalyticsReducer
+        if settings.debug:  # decided here, once: off, the plain reducer runs
+            from codex_telemetry._explain import DebugReducer  # noqa: PLC0415
+
+            reducer_class = DebugReducer
+        return reducer_class(
             originator=settings.originator,
             runtime=current_runtime(settings.runtime_version),
             limits=ReducerLimits(**settings.reducer.given()),

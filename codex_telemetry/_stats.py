@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -50,13 +50,18 @@ def count_value(count: itertools.count[int]) -> int:
 
 
 class ReasonCounter:
-    """Counts by reason (``"queue_full"``, ``"http_400"``, ...); safe from any thread."""
+    """Counts by reason (``"queue_full"``, ``"http_400"``, ...); safe from any thread.
 
-    __slots__ = ("_counts", "_lock")
+    A watcher (:meth:`watch`) is told of every addition after it is counted: the client
+    uses it to say, once, why events are being lost while it happens.
+    """
+
+    __slots__ = ("_counts", "_lock", "_watcher")
 
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._watcher: Callable[[str, int], None] | None = None
 
     def add(self, reason: str, amount: int = 1) -> None:
         """Add ``amount`` under ``reason``."""
@@ -64,6 +69,14 @@ class ReasonCounter:
             return
         with self._lock:
             self._counts[reason] = self._counts.get(reason, 0) + amount
+        watcher = self._watcher
+        if watcher is not None:
+            watcher(reason, amount)
+
+    def watch(self, watcher: Callable[[str, int], None] | None) -> None:
+        """Call ``watcher(reason, amount)`` after each addition (None: stop); it must not
+        raise."""
+        self._watcher = watcher
 
     def snapshot(self) -> dict[str, int]:
         """A copy of the counts, the caller's to keep."""
@@ -81,7 +94,14 @@ def _empty() -> Mapping[str, int]:
     return {}
 
 
-_BY_REASON = ("facts_dropped", "events_dropped", "reducer_evicted")
+_BY_REASON = (
+    "facts_dropped",
+    "facts_without_event",
+    "turns_waiting",
+    "events_dropped",
+    "reducer_evicted",
+    "notices",
+)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -108,6 +128,18 @@ class TelemetryStats:
     ``empty``, ``disabled``, ``reentrant`` (tracked from inside the SDK's own worker, or
     from a signal handler that interrupted the start of the worker on its own thread),
     ``no_worker`` (the worker thread could not be started)."""
+    facts_without_event: Mapping[str, int] = field(default_factory=_empty)
+    """Accepted facts that could not lead to an event, by reason: ``unknown_connection``
+    (no ``Initialize`` was tracked for the connection), ``unknown_thread`` (no thread
+    response was tracked for the thread), ``no_pending_request`` (a response whose request
+    was not tracked, or was evicted), ``after_emission`` (a fact about a turn whose event
+    was already sent); and ``turn_evicted``: turns evicted while still waiting for facts
+    (each counts once, however many facts it had)."""
+    turns_waiting: Mapping[str, int] = field(default_factory=_empty)
+    """Turns the reducer holds now, waiting for an event, by what they wait for:
+    ``turn_start_response``, ``resolved_config``, ``completion``, or, with every fact in,
+    ``initialize`` (the connection is unknown) and ``thread_response`` (the thread is
+    unknown). A turn waiting for several counts under each. A snapshot, not a total."""
     events_produced: int = 0
     """Events the reducer produced."""
     events_exported: int = 0
@@ -118,6 +150,9 @@ class TelemetryStats:
     """Reducer state evicted to keep memory bounded, by kind."""
     internal_errors: int = 0
     """Faults caught inside the SDK (each logged; the host program is unaffected)."""
+    notices: Mapping[str, int] = field(default_factory=_empty)
+    """Lines logged to say what went wrong with the data or the setup (the first drop of
+    each reason, a collector that refuses events, ...), by kind."""
 
     def __post_init__(self) -> None:
         # Plain copies, whatever mapping the snapshot was built from: a read-only view

@@ -37,6 +37,7 @@ def test_defaults(cli: CLI) -> None:
         "export_interval               1.0                              default\n"
         "shutdown_timeout              1.0                              default\n"
         "strict                        -                                default\n"
+        "debug                         false                            default\n"
         "otlp.protocol                 http/protobuf                    default\n"
         "otlp.endpoint                 http://localhost:4318/v1/logs    default\n"
         "otlp.headers                  -                                default\n"
@@ -164,7 +165,7 @@ def test_json(cli: CLI) -> None:
         "variable": "CODEX_TELEMETRY_CODEX_BACKEND__TOKEN",
     }
     assert settings["otlp.timeout"] == {"value": 10.0, "source": "default", "variable": None}
-    assert len(settings) == 32
+    assert len(settings) == 33
 
 
 def test_a_bad_value_is_one_line_naming_the_setting_and_variable(cli: CLI) -> None:

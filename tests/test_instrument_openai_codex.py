@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -177,6 +178,42 @@ def test_init_instruments_and_shutdown_uninstruments(tmp_path: Path) -> None:
     assert CodexClient.__dict__["_write_message"] is ORIGINAL_WRITE
     lines = events_file.read_text().splitlines()
     assert [json.loads(line) for line in lines] == replay("a_thread_start.jsonl")
+
+
+def test_protocol_facts_filtered_by_the_flag_are_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from codex_telemetry._gate import FILTER  # noqa: PLC0415
+    from codex_telemetry.facts import Initialize  # noqa: PLC0415
+
+    events_file = tmp_path / "events.jsonl"
+    with caplog.at_level(logging.INFO, logger="codex_telemetry"):
+        telemetry = codex_telemetry.init(
+            instrument=["openai_codex"], exporter="file", file={"path": str(events_file)}
+        )
+        try:
+            with Codex(peer("a_thread_start.jsonl", "conn1")) as codex:
+                codex.thread_start()
+                codex.thread_start(ephemeral=True)
+            assert telemetry.flush(timeout=10.0)
+            stats = telemetry.stats()
+            # Told once: the later filtered facts took the plain route again.
+            assert telemetry._routes[Initialize] == FILTER
+        finally:
+            codex_telemetry.shutdown(timeout=10.0)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            "codex_telemetry: the 'openai_codex' instrumentation reports thread and turn "
+            "facts, but general_analytics is off, so they are filtered and make no events; "
+            "set general_analytics=True (CODEX_TELEMETRY_GENERAL_ANALYTICS=true) to collect "
+            "them",
+        )
+    ]
+    assert stats.facts_filtered > 2
+    assert (stats.facts_accepted, stats.events_produced) == (0, 0)
+    assert stats.notices == {"filtered_while_instrumented": 1}
+    assert events_file.read_text() == ""
 
 
 def test_unknown_instrumentations_are_refused(tmp_path: Path) -> None:

@@ -46,11 +46,26 @@ def test_a_live_snapshot_is_plain_values() -> None:
             "no_worker": 0,
             "disabled": 0,
         },
+        "facts_without_event": {
+            "unknown_connection": 0,
+            "unknown_thread": 0,
+            "no_pending_request": 0,
+            "after_emission": 0,
+            "turn_evicted": 0,
+        },
+        "turns_waiting": {
+            "turn_start_response": 0,
+            "resolved_config": 0,
+            "completion": 0,
+            "initialize": 0,
+            "thread_response": 0,
+        },
         "events_produced": 1,
         "events_exported": 1,
         "events_dropped": {},
         "reducer_evicted": {"connections": 0, "threads": 0, "pending_requests": 0, "turns": 0},
         "internal_errors": 0,
+        "notices": {},
     }
     assert stats.to_dict() == dataclasses.asdict(stats)
     assert repr(stats) == (
@@ -81,11 +96,14 @@ def test_to_dict_is_json_and_a_copy() -> None:
         "facts_filtered": 0,
         "facts_deduplicated": 0,
         "facts_dropped": {"queue_full": 2, "invalid": 1},
+        "facts_without_event": {},
+        "turns_waiting": {},
         "events_produced": 0,
         "events_exported": 0,
         "events_dropped": {"http_401": 3},
         "reducer_evicted": {"turns": 1},
         "internal_errors": 1,
+        "notices": {},
     }
     plain["facts_dropped"]["queue_full"] = 99
     assert stats.facts_dropped == {"queue_full": 2, "invalid": 1}

@@ -156,6 +156,7 @@ def _sample_values(tmp_path: Path) -> dict[str, Any]:
         "export_interval": 0.5,
         "shutdown_timeout": 0.25,
         "strict": False,
+        "debug": True,
         "otlp": {"endpoint": "https://collector.example/v1/logs", "compression": "none"},
         "otlp__protocol": "grpc",
         "otlp__endpoint": "https://collector.example/v1/logs",
@@ -229,7 +230,7 @@ def test_the_defaults_in_help_of_init_are_the_settings_defaults() -> None:
             continue  # "the package version", "on under pytest"
         assert value == _default_of(name.split(".")), name
         checked += 1
-    assert checked == 18
+    assert checked == 19
 
 
 def test_help_of_init_lists_every_setting_once() -> None:

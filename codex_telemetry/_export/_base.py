@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from codex_telemetry._stats import Counter, ReasonCounter
 from codex_telemetry.events import AnalyticsEvent
 
-__all__ = ["DeliveryCounters", "EventSink"]
+__all__ = ["DeliveryCounters", "EventSink", "LossContext"]
+
+
+@dataclass(slots=True)
+class LossContext:
+    """What a sink's report of undelivered events says besides its own counts; set by
+    the client that owns the counters."""
+
+    destination: str = ""
+    """Where the events were going (``the collector at http://...``); empty: unnamed."""
+    facts_dropped: Callable[[], Mapping[str, int]] | None = None
+    """The client's facts dropped before the queue, by reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +29,7 @@ class DeliveryCounters:
 
     exported: Counter = field(default_factory=Counter)
     dropped: ReasonCounter = field(default_factory=ReasonCounter)
+    context: LossContext = field(default_factory=LossContext)
 
 
 class EventSink(Protocol):

@@ -296,14 +296,26 @@ class BatchingSink:
 
 
 def report_undelivered(delivery: DeliveryCounters) -> None:
-    """Say once, at exit, how many events were not delivered and why."""
+    """Say once, at exit, how many events were not delivered and why (and where they were
+    going, and the facts dropped, when the client said so in ``delivery.context``)."""
     dropped = delivery.dropped.snapshot()
     total = sum(dropped.values())
     if total:
         reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items()))
+        context = delivery.context
+        where = f" to {context.destination}" if context.destination else ""
+        facts = {}
+        if context.facts_dropped is not None:
+            facts = {reason: n for reason, n in context.facts_dropped().items() if n}
+        also = ""
+        if facts:
+            listed = ", ".join(f"{reason}: {count}" for reason, count in sorted(facts.items()))
+            also = f", and {sum(facts.values())} facts were dropped ({listed})"
         _logger.warning(
-            "codex_telemetry: %d analytics events were not delivered (%s); "
+            "codex_telemetry: %d analytics events were not delivered%s (%s)%s; "
             "your program is unaffected",
             total,
+            where,
             reasons,
+            also,
         )
