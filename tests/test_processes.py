@@ -23,6 +23,7 @@ import pytest
 
 from codex_telemetry import _lifecycle
 from codex_telemetry._settings import OTLPSettings
+from codex_telemetry._spool import Spool
 from tests.otlp_receiver import HttpReceiver, plain_records
 
 _REPOSITORY = Path(__file__).resolve().parent.parent
@@ -324,3 +325,56 @@ def test_a_process_not_started_by_multiprocessing_inherits_nothing(
 ) -> None:
     _recorded(monkeypatch, exporter="console")
     assert _lifecycle.inherited_init() is None  # this process is nobody's pool worker
+
+
+# --- what processes that died left in the spool ----------------------------------------------
+
+
+class _WorkerWithSpool:
+    def __init__(self, spool: Spool | None) -> None:
+        self.spool = spool
+
+
+def test_flush_and_shutdown_claim_what_a_dead_process_left_in_the_spool(tmp_path: Path) -> None:
+    root = tmp_path / "spool"
+    ours = Spool.open("otlp\nhttp://collector", root=root, max_bytes=1 << 20)
+    try:
+        assert not ours.backlog
+        # Another process spools two events and dies without closing (a pool worker
+        # killed): its segment's lock goes with it, so the segment is an orphan.
+        program = textwrap.dedent(
+            """
+            import os, sys
+            from pathlib import Path
+            from codex_telemetry._spool import Spool
+
+            destination = "otlp\\nhttp://collector"
+            spool = Spool.open(destination, root=Path(sys.argv[1]), max_bytes=1 << 20)
+            events = [
+                {"event_type": "codex_hook_run", "event_params": {"index": i}} for i in (0, 1)
+            ]
+            assert spool.append(events, 10)
+            os._exit(0)
+            """
+        )
+        environment = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(_REPOSITORY)}
+        subprocess.run(
+            [sys.executable, "-c", program, str(root)],
+            env=environment,
+            timeout=_PROGRAM_TIMEOUT,
+            check=True,
+        )
+        assert not ours.backlog  # claimed only when asked
+        _lifecycle.claim_orphaned_events(_WorkerWithSpool(ours))
+        assert ours.backlog
+        assert [event.wire for event in ours.take(10)] == [
+            {"event_type": "codex_hook_run", "event_params": {"index": 0}},
+            {"event_type": "codex_hook_run", "event_params": {"index": 1}},
+        ]
+    finally:
+        ours.close()
+
+
+def test_claiming_without_a_spool_does_nothing() -> None:
+    _lifecycle.claim_orphaned_events(object())
+    _lifecycle.claim_orphaned_events(_WorkerWithSpool(None))
