@@ -10,6 +10,7 @@ not measure speed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -20,7 +21,9 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
+from codex_telemetry._internal_errors import RateLimitedLog
+
+_NEEDS_SETITIMER = pytest.mark.skipif(
     not hasattr(signal, "setitimer"), reason="needs signal.setitimer (POSIX)"
 )
 
@@ -131,6 +134,7 @@ def _run_child(tmp_path: Path, rounds: int, signals_per_round: int) -> dict[str,
     return summary
 
 
+@_NEEDS_SETITIMER
 def test_a_timer_handler_tracking_facts_while_the_main_thread_does_never_hangs(
     tmp_path: Path,
 ) -> None:
@@ -165,3 +169,13 @@ _REASONS = (
     "no_worker",
     "disabled",
 )
+
+
+def test_the_rate_limited_log_never_waits_for_its_own_thread() -> None:
+    # What a signal handler meets when it interrupts a log line of the same thread (an
+    # invalid value refused from the handler): the lock is already held below it.
+    log = RateLimitedLog(logging.getLogger("codex_telemetry.test_signals"))
+    with log._lock:
+        assert log.log(logging.WARNING, "invalid", "first") is True
+        assert log.log(logging.WARNING, "invalid", "again") is False
+    assert log.suppressed("invalid") == 1
