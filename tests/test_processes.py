@@ -27,7 +27,7 @@ from codex_telemetry._spool import Spool
 from tests.otlp_receiver import HttpReceiver, plain_records
 
 _REPOSITORY = Path(__file__).resolve().parent.parent
-_PROGRAM_TIMEOUT = 120
+_PROGRAM_TIMEOUT = 110
 
 _METHODS = [
     method
@@ -72,15 +72,18 @@ def _run(tmp_path: Path, body: str, *arguments: str) -> subprocess.CompletedProc
         "HOME": str(home),
         "PYTHONPATH": str(_REPOSITORY),
     }
-    result = subprocess.run(
-        [sys.executable, str(script), *arguments],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=_PROGRAM_TIMEOUT,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, str(script), *arguments],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=_PROGRAM_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as hung:
+        pytest.fail(f"the program hung; its standard error:\n{hung.stderr!s}")
     assert result.returncode == 0, result.stderr
     return result
 
