@@ -192,6 +192,7 @@ class Telemetry(Gate):
         if self._routes is AFTER_SHUTDOWN_ROUTES:
             return self._shutdown_outcome(timeout)
         deadline = time.monotonic() + timeout
+        _lifecycle.claim_orphaned_events(self._worker)
         if not self._worker.reach(Marker(stop=False), timeout):
             return False
         return self._worker.flush_sink(max(0.0, deadline - time.monotonic()))
@@ -227,6 +228,7 @@ class Telemetry(Gate):
         worker = self._worker
         try:
             self._uninstrument()
+            _lifecycle.claim_orphaned_events(worker)
         finally:  # a strict-mode fault above is raised once the client is down
             drained = worker.reach(Marker(stop=True), timeout)
             delivered = True
@@ -507,6 +509,12 @@ def init(
         except ConfigurationError:
             client.shutdown(0)
             raise
+    if client.enabled:
+        _lifecycle.record_init_for_children(
+            overrides, names, logger_provider_given=logger_provider is not None
+        )
+    else:  # a child with no client collects nothing either, and says nothing
+        _lifecycle.forget_init_for_children()
     return client
 
 
@@ -514,7 +522,11 @@ def track_fact(fact: Fact) -> None:
     """Report a fact to the client made by :func:`init`; does nothing before ``init()``."""
     client = _default
     if client is None:
-        return
+        if not _inheritance_pending:
+            return
+        client = _client_from_parent()
+        if client is None:
+            return
     # Telemetry.track_fact, repeated here so that a fact costs one Python call, not two:
     # this facade is what programs call on their hot paths.
     try:  # free unless it raises (zero-cost exceptions, Python 3.11+)
@@ -543,7 +555,63 @@ def track_fact(fact: Fact) -> None:
 def shutdown(timeout: float | None = None) -> bool:
     """Shut the default client down (see :meth:`Telemetry.shutdown`); True without one."""
     client = _default
-    return True if client is None else client.shutdown(timeout)
+    if client is None:
+        return True
+    _lifecycle.forget_init_for_children()
+    return client.shutdown(timeout)
+
+
+# --- children started by multiprocessing with spawn or forkserver --------------------------
+
+# True until this process has looked, once, for a parent's init() to repeat.
+_inheritance_pending = True
+_inheritance_lock = threading.RLock()
+_inheriting = False
+
+
+def _client_from_parent() -> Telemetry | None:
+    """In a child of multiprocessing that did not inherit its parent's memory (spawn,
+    forkserver), repeat the parent's ``init()`` once, on the first fact tracked."""
+    global _inheritance_pending, _inheriting  # noqa: PLW0603 - once per process
+    with _inheritance_lock:  # re-entrant: a signal handler on this thread gets in
+        if _inheriting or not _inheritance_pending:
+            # A signal handler interrupted this very init (its fact is not counted: the
+            # client does not exist yet), or another thread made the client meanwhile.
+            return _default
+        if _lifecycle.child_still_starting():
+            return None  # a fact tracked while importing the main module: decide later
+        _inheriting = True
+        try:
+            return _init_from_parent()
+        finally:
+            _inheritance_pending = _inheriting = False
+
+
+def _init_from_parent() -> Telemetry | None:
+    inherited = _lifecycle.inherited_init()
+    if inherited is None:
+        return None
+    if inherited.withheld:
+        _logger.warning(
+            "codex_telemetry: this process was started by multiprocessing from process %d, "
+            "whose init() cannot be repeated here (%s not passed to child processes); "
+            "call codex_telemetry.init() in this process (for a pool, in its initializer) "
+            "to report facts from it",
+            inherited.parent_pid,
+            ", ".join(inherited.withheld),
+        )
+        return None
+    try:
+        return init(instrument=inherited.instrument, **inherited.arguments)
+    except Exception as error:  # the host never fails because of telemetry
+        _logger.warning(
+            "codex_telemetry: could not repeat the init() of process %d in this "
+            "multiprocessing child (%s: %s); facts are not reported from it",
+            inherited.parent_pid,
+            type(error).__name__,
+            error,
+        )
+        return None
 
 
 async def ashutdown(timeout: float | None = None) -> bool:

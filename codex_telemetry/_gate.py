@@ -3,9 +3,16 @@
 One dict lookup on the caller's thread routes a fact: accepted, filtered by the
 GeneralAnalytics flag (events.md section 5), disabled, or one of the routes that look
 inside the fact first (``AppUsed``/``PluginUsed`` are reported once per turn and connector
-or plugin; empty skill and mention lists are dropped). Everything here is cheap: the dedupe
-lock guards one set operation, and the gate's lock is taken only to start the worker (once)
+or plugin; empty skill and mention lists are dropped). Everything here is cheap: dedupe is
+one atomic ``dict.setdefault``, and the gate's lock is taken only to start the worker (once)
 and to close the gate.
+
+**Signal handlers.** ``track_fact`` may be called from a signal handler, which Python runs
+on the main thread between two bytecodes of whatever that thread was doing, possibly
+``track_fact`` itself. Nothing here may therefore wait for something the interrupted frame
+holds: dedupe takes no lock, the gate's lock is re-entrant and a call that re-enters the
+worker's start is refused and counted (``reentrant``) instead of waiting for itself, and
+``SimpleQueue.put`` is re-entrant by design.
 """
 
 from __future__ import annotations
@@ -143,14 +150,14 @@ _DEDUPE_CAPACITY: Final = 4096
 
 class Dedupe:
     """Admits ``AppUsed`` once per turn and connector, ``PluginUsed`` once per turn and
-    plugin, and no empty skill or mention list; bounded, safe from any thread."""
+    plugin, and no empty skill or mention list; bounded, safe from any thread and from a
+    signal handler (it takes no lock)."""
 
-    __slots__ = ("_app_keys", "_lock", "_plugin_keys", "deduplicated")
+    __slots__ = ("_app_keys", "_plugin_keys", "deduplicated")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._app_keys: set[tuple[str, str]] = set()
-        self._plugin_keys: set[tuple[str, str]] = set()
+        self._app_keys: dict[tuple[str, str], object] = {}
+        self._plugin_keys: dict[tuple[str, str], object] = {}
         self.deduplicated = Counter()
         """Facts already reported for their turn."""
 
@@ -176,15 +183,18 @@ class Dedupe:
             return ADMIT
         return self._first_time(self._app_keys if route == APP_USED else self._plugin_keys, key)
 
-    def _first_time(self, keys: set[tuple[str, str]], key: tuple[str, str]) -> int:
-        with self._lock:
-            if key in keys:
-                self.deduplicated.increment()
-                return DUPLICATE
+    def _first_time(self, keys: dict[tuple[str, str], object], key: tuple[str, str]) -> int:
+        # No lock: a signal handler may run this between two bytecodes of the same call on
+        # the same thread. ``setdefault`` is one atomic step for keys of plain strings: of
+        # two racing callers, only the one whose token went in admits the fact.
+        if key not in keys:
             if len(keys) >= _DEDUPE_CAPACITY:
-                keys.clear()
-            keys.add(key)
-            return ADMIT
+                keys.clear()  # racing clears only forget more keys; the bound holds
+            token = object()
+            if keys.setdefault(key, token) is token:
+                return ADMIT
+        self.deduplicated.increment()
+        return DUPLICATE
 
 
 class Gate:
@@ -204,7 +214,10 @@ class Gate:
 
     def _reset_gate(self, worker: Worker, errors: InternalErrors) -> None:
         """Fresh lock, dedupe keys and counters, in front of ``worker``."""
-        self._lock = threading.Lock()
+        # Re-entrant: a signal handler that tracks a fact while its own thread holds the
+        # lock (closing the gate, starting the worker) gets in instead of waiting forever.
+        self._lock = threading.RLock()
+        self._starting = False
         self._worker = worker
         # The worker's state the hot path reads, kept here so that it costs one
         # attribute load each; set once, under the lock, when the worker starts.
@@ -344,20 +357,33 @@ class Gate:
 
     def _start_worker(self) -> bool:
         with self._lock:
-            if self._routes is AFTER_SHUTDOWN_ROUTES:
-                self._dropped["after_shutdown"].increment()
+            if self._starting:
+                # Only the thread that holds the lock gets here: a signal handler that
+                # interrupted this very start. Waiting for it would wait for itself.
+                self._dropped["reentrant"].increment()
                 return False
-            if self._worker_started:
-                return True
+            # Set before anything is checked: a handler that runs before this line finds
+            # nothing started and does the whole start itself; one that runs after it is
+            # refused above; and the checks below see what such a handler did.
+            self._starting = True
             try:
-                self._worker_ident = self._worker.start()
-            except Exception:  # e.g. no new threads while the interpreter shuts down
-                self._dropped["no_worker"].increment()
-                self._errors.report("worker_start", "starting the worker")
-                return False
-            self._worker_started = True
-            self._on_worker_start()
-            return True
+                if self._routes is AFTER_SHUTDOWN_ROUTES:
+                    self._dropped["after_shutdown"].increment()
+                    return False
+                if self._worker_started:
+                    return True
+                try:
+                    ident = self._worker.start()
+                except Exception:  # e.g. no new threads while the interpreter shuts down
+                    self._dropped["no_worker"].increment()
+                    self._errors.report("worker_start", "starting the worker")
+                    return False
+                self._worker_ident = ident
+                self._worker_started = True
+                self._on_worker_start()
+                return True
+            finally:
+                self._starting = False
 
     def _on_worker_start(self) -> None:
         """Called once, under the lock, when the worker has started."""

@@ -66,7 +66,9 @@ class RateLimitedLog:
         self._logger = logger
         self._interval = interval
         self._clock = clock
-        self._lock = threading.Lock()
+        # Re-entrant: a fact refused from a signal handler is logged on the thread the
+        # handler interrupted, possibly inside this lock; it must not wait for itself.
+        self._lock = threading.RLock()
         self._next: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
         self._guard = threading.local()
@@ -100,7 +102,7 @@ class RateLimitedLog:
 
     def reset_lock(self) -> None:
         """A fresh lock, in a forked child (the parent's may have been held at the fork)."""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def suppressed(self, kind: str) -> int:
         """Repeats of ``kind`` not logged since its last line."""

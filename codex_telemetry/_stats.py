@@ -126,7 +126,8 @@ class TelemetryStats:
     """``AppUsed``/``PluginUsed`` facts already reported for their turn."""
     facts_dropped: Mapping[str, int] = field(default_factory=_empty)
     """Facts not queued, by reason: ``queue_full``, ``invalid``, ``after_shutdown``,
-    ``empty``, ``disabled``, ``reentrant`` (tracked from inside the SDK's own worker),
+    ``empty``, ``disabled``, ``reentrant`` (tracked from inside the SDK's own worker, or
+    from a signal handler that interrupted the start of the worker on its own thread),
     ``no_worker`` (the worker thread could not be started)."""
     facts_without_event: Mapping[str, int] = field(default_factory=_empty)
     """Accepted facts that could not lead to an event, by reason: ``unknown_connection``

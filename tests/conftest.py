@@ -9,6 +9,8 @@ import pytest
 
 _PREFIXES = ("CODEX_TELEMETRY_", "OTEL_")
 _NAMES = ("DO_NOT_TRACK",)
+# Written by init() for the children of multiprocessing: removed after every test too.
+_WRITTEN = "_CODEX_TELEMETRY_INIT"
 
 
 @pytest.fixture(autouse=True)
@@ -26,4 +28,6 @@ def _clean_environment(
     # of its package: the tests, and the processes they start, run the SDK alone.
     monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "__all__")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv(_WRITTEN, "")
+    monkeypatch.delenv(_WRITTEN)
     yield
