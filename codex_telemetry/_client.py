@@ -293,7 +293,7 @@ class Telemetry(Gate):
     # --- lifecycle ------------------------------------------------------------------------
 
     def _on_worker_start(self) -> None:
-        _lifecycle.register_exit_hook(self._at_exit)
+        _lifecycle.register_exit_hook(self._at_exit, self._settings.shutdown_timeout)
 
     def _at_exit(self) -> None:
         """Shut down at interpreter exit and say what was not delivered."""

@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -88,9 +89,12 @@ def call_with_deadline(
 # --- exit -------------------------------------------------------------------------------
 
 
-def register_exit_hook(hook: Callable[[], None]) -> None:
+def register_exit_hook(hook: Callable[[], None], timeout: float = 1.0) -> None:
     """Run ``hook`` at interpreter exit, once however often it is registered; in a child
-    of multiprocessing, also at the end of the child (which skips ``atexit``)."""
+    of multiprocessing, also at the end of the child (which skips ``atexit``). ``timeout``
+    is the most the hook waits (the client's ``shutdown_timeout``)."""
+    global _longest_exit_hook  # noqa: PLW0603 - one process-wide bound
+    _longest_exit_hook = max(_longest_exit_hook, timeout)
     atexit.unregister(hook)
     atexit.register(hook)
     _register_child_exit_hook(hook)
@@ -239,6 +243,12 @@ def _unregister_child_exit_hook(hook: Callable[[], None]) -> None:
 # (the only one that may).
 _exit_hooks_running = False
 _sigterm_deferred = False
+# The longest shutdown_timeout of the clients whose hooks may run on SIGTERM, and the
+# margin past it after which the process is killed outright: the exit hooks bound their
+# own waits, and this is the backstop that makes a SIGTERM end the process whatever
+# they run into (a lock the interrupted main thread held, say).
+_longest_exit_hook = 1.0
+_SIGTERM_BACKSTOP_MARGIN: Final = 3.0
 
 
 def _run_child_exit_hook(hook: Callable[[], None]) -> None:
@@ -267,9 +277,23 @@ def _on_sigterm_in_child(signum: int, frame: object) -> None:
     if _exit_hooks_running:
         _sigterm_deferred = True  # the hooks are running below this frame: let them end
         return
+    _start_sigterm_backstop(len(_child_exit_hooks) * _longest_exit_hook + _SIGTERM_BACKSTOP_MARGIN)
     for hook in list(_child_exit_hooks):
         _run_child_exit_hook(hook)
     _terminate_by_default_action()
+
+
+def _start_sigterm_backstop(seconds: float) -> None:
+    """End the process with SIGKILL if it is still alive ``seconds`` from now: what the
+    exit hooks had spooled stays for the next process; only waiting is cut short."""
+    import signal  # noqa: PLC0415
+
+    def kill() -> None:
+        time.sleep(seconds)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with contextlib.suppress(RuntimeError):  # no new threads while finalising
+        threading.Thread(target=kill, name="codex-telemetry-sigterm-backstop", daemon=True).start()
 
 
 def _terminate_by_default_action() -> None:

@@ -197,6 +197,43 @@ def test_a_terminated_process_delivers_then_ends_by_sigterm(tmp_path: Path, meth
     assert _threads_in_file(tmp_path / "events.jsonl") == {"terminated": 100}
 
 
+def test_a_terminated_child_whose_exit_work_hangs_is_still_ended(tmp_path: Path) -> None:
+    """The SIGTERM handler's exit work is bounded by shutdown_timeout; past it and a
+    margin, a backstop ends the child with SIGKILL, so terminate() never hangs a pool."""
+    body = """
+    import threading, time
+
+    from codex_telemetry import _lifecycle
+
+
+    def work_then_hang_at_exit(ready):
+        work("hung")
+        stuck = threading.Event()
+        # Exit work that never ends (a lock the interrupted thread held, say).
+        _lifecycle.register_exit_hook(lambda: stuck.wait(), timeout=0.5)
+        ready.set()
+        time.sleep(600)
+
+
+    def main():
+        codex_telemetry.init(exporter="file", file={"path": "events.jsonl"})
+        context = multiprocessing.get_context("fork")
+        ready = context.Event()
+        process = context.Process(target=work_then_hang_at_exit, args=(ready,))
+        process.start()
+        assert ready.wait(60)
+        process.terminate()
+        process.join(60)  # the failure detector: the backstop ends it long before
+        assert process.exitcode == -signal.SIGKILL, process.exitcode
+        assert codex_telemetry.shutdown(timeout=30)
+
+
+    if __name__ == "__main__":
+        main()
+    """
+    _run(tmp_path, body)
+
+
 def test_a_spawned_child_that_tracks_while_importing_the_main_module_still_inherits(
     tmp_path: Path,
 ) -> None:
