@@ -13,6 +13,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 # The public face, and the modules the client was split into.
 _CLIENT_MODULES = (
     "codex_telemetry._client",
+    "codex_telemetry._telemetry",
     "codex_telemetry._gate",
     "codex_telemetry._worker",
     "codex_telemetry._lifecycle",

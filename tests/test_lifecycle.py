@@ -175,7 +175,7 @@ def test_a_process_with_a_hung_sink_exits_within_shutdown_timeout_and_says_so() 
     assert elapsed < 0.5 + _MARGIN
     lines = [line for line in stderr.splitlines() if "not delivered" in line]
     assert lines == [
-        "codex_telemetry._client codex_telemetry: 1 analytics events were not delivered "
+        "codex_telemetry._telemetry codex_telemetry: 1 analytics events were not delivered "
         "before exit, and 2 facts were not processed (shutdown_timeout 0.5 s reached); "
         "your program is unaffected"
     ]
