@@ -43,7 +43,8 @@ def test_facts_left_unreduced_at_exit_are_not_reported_as_zero_undelivered_event
         assert _entered.wait(10)
         with caplog.at_level(logging.WARNING, logger="codex_telemetry"):
             client._at_exit()
-        assert [r.getMessage() for r in caplog.records if r.name == "codex_telemetry._telemetry"] == [
+        logged = [r.getMessage() for r in caplog.records if r.name == "codex_telemetry._telemetry"]
+        assert logged == [
             "codex_telemetry: 1 facts were not processed before exit "
             "(shutdown_timeout 0.2 s reached); your program is unaffected"
         ]
