@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.version import __version__ as otel_sdk_version
 
@@ -27,6 +26,7 @@ from codex_telemetry import facts
 from codex_telemetry._version import __version__
 from tests.collector import RotelCollector, run_rotel
 from tests.otlp_receiver import GrpcReceiver, records_of
+from tests.test_export_otlp import python_value, rebuild_wire_event
 
 CREATED_AT = 1_760_000_000
 RUNTIME = facts.RuntimeMetadata(
@@ -328,29 +328,6 @@ EXPECTED_RESOURCE = {
 # Newer OpenTelemetry SDKs add a random service.instance.id to every resource (1.45 does,
 # 1.39 does not).
 SDK_ADDS_INSTANCE_ID = "service.instance.id" in Resource.create().attributes
-
-
-def python_value(value: AnyValue) -> Any:
-    """Decode an OTLP ``AnyValue`` the way a collector rebuilding wire JSON would."""
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "kvlist_value":
-        return {item.key: python_value(item.value) for item in value.kvlist_value.values}
-    if kind == "array_value":
-        return [python_value(item) for item in value.array_value.values]
-    return getattr(value, kind)
-
-
-def rebuild_wire_event(record: Any) -> dict[str, Any]:
-    """``{"event_type": event_name, [skill_id, skill_name,] "event_params": attributes}``."""
-    attributes = {item.key: python_value(item.value) for item in record.attributes}
-    wire: dict[str, Any] = {"event_type": record.event_name}
-    if record.event_name == "skill_invocation":
-        wire["skill_id"] = attributes.pop("skill_id")
-        wire["skill_name"] = attributes.pop("skill_name")
-    wire["event_params"] = attributes
-    return wire
 
 
 @pytest.fixture
