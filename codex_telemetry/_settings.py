@@ -1154,7 +1154,8 @@ class _ReportedResourceEntries(logging.Filter):
                 message.startswith(f"Invalid key value resource attribute pair {entry}:")
                 for entry in self.entries
             )
-        if message.startswith("invalid attribute key ``."):  # an entry with an empty key
+        # An entry with an empty key (the wording of OpenTelemetry 1.40+, then of 1.39).
+        if message.startswith(("invalid attribute key ``.", "invalid key ``.")):
             return not any(entry.partition("=")[1] for entry in self.entries)
         return True
 
