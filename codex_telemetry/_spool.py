@@ -61,6 +61,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal, cast
 
+from codex_telemetry._internal_errors import log_internal_error
 from codex_telemetry.events import AnalyticsEvent, AppServerClient, to_wire
 from codex_telemetry.facts import RuntimeMetadata
 
@@ -780,7 +781,7 @@ class Spool:
             try:
                 self._on_drop(count)
             except Exception:
-                _logger.exception("codex_telemetry: the spool's drop callback failed")
+                log_internal_error("spool_on_drop", "reporting the spool's dropped events")
 
     # --- the backlog -----------------------------------------------------------------------
 
