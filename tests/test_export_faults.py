@@ -202,7 +202,11 @@ def test_refusing_collector_exit_is_bounded() -> None:
         assert time.monotonic() - started < 1.0 + EXIT_MARGIN
 
     assert receiver.attempts > 1
-    assert delivery.dropped.snapshot() == {"http_503": 50}
+    # The deadline falls either between two attempts (the batch was refused: dropped
+    # http_503) or during one (sent, unanswered: counted apart, as it may have arrived).
+    dropped = delivery.dropped.snapshot()
+    assert set(dropped) <= {"http_503"}
+    assert dropped.get("http_503", 0) + delivery.in_flight_at_exit.value == 50
 
 
 # --- transient failures are retried ---------------------------------------------------
