@@ -72,15 +72,6 @@ _FACT_DROPS: Final[dict[str, str]] = {
 }
 
 
-def _without_userinfo(url: str) -> str:
-    """``url`` with any ``user:password@`` masked: a notice never shows a secret."""
-    head, at, tail = url.rpartition("@")
-    if not at:
-        return url
-    scheme_end = head.find("://")
-    return (head[: scheme_end + 3] if scheme_end >= 0 else "") + "***@" + tail
-
-
 def describe_destination(settings: TelemetrySettings, *, own_sink: bool = True) -> str:
     """Where the events go, for a message: ``the collector at http://...``.
 
@@ -89,10 +80,13 @@ def describe_destination(settings: TelemetrySettings, *, own_sink: bool = True) 
     """
     if not own_sink:
         return "the sink"
+    # Imported here: the settings are loaded by the time a client describes its sink.
+    from codex_telemetry._settings import mask_url_userinfo  # noqa: PLC0415
+
     if settings.exporter == "otlp":
-        return f"the collector at {_without_userinfo(settings.otlp.endpoint)}"
+        return f"the collector at {mask_url_userinfo(settings.otlp.endpoint)}"
     if settings.exporter == "codex_backend":
-        return f"the Codex backend at {_without_userinfo(settings.codex_backend.base_url)}"
+        return f"the Codex backend at {mask_url_userinfo(settings.codex_backend.base_url)}"
     if settings.exporter == "file":
         return f"the file {settings.file.path}"
     return f"the {settings.exporter} sink"

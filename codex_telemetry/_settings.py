@@ -271,8 +271,8 @@ def _parse_headers(raw: str) -> dict[str, str]:
     return headers
 
 
-def _without_userinfo(url: str) -> str:
-    """``url`` with any ``user:password@`` masked, for messages."""
+def mask_url_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` masked, for messages and notices."""
     head, at, tail = url.rpartition("@")
     if not at:
         return url
@@ -982,7 +982,7 @@ def _describe(error: Mapping[str, Any], path: tuple[str, ...], origin: _Origin |
     given = origin.given if origin is not None else error.get("input")
     # A URL can carry a credential in its user-info: never shown.
     if isinstance(given, str) and ("://" in given or path[-1].endswith(("endpoint", "url"))):
-        given = _without_userinfo(given)
+        given = mask_url_userinfo(given)
     shown = _shown(given)
     cause = error.get("ctx", {}).get("error")
     if isinstance(cause, _BadValueError):
