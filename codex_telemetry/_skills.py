@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import stat
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -51,15 +52,34 @@ class RepoLookup(Protocol):
     def __call__(self, skill_path: str) -> RepoInfo | None: ...
 
 
+# Canonical paths, remembered like the repository lookup's roots: a skill is invoked again
+# and again, and resolving its path costs an ``lstat`` per component each time.
+_CANONICAL_MAX_AGE = 60.0
+_CANONICAL_MAX_PATHS = 256
+_canonical_paths: OrderedDict[str, tuple[float, str]] = OrderedDict()
+_canonical_lock = threading.Lock()
+
+
 def _canonical(path: str) -> str:
     # Rust's fs::canonicalize fails on a missing path, and the caller then keeps it raw.
     # An empty path is missing too (realpath would make it the working directory).
     if not path:
         return path
+    now = time.monotonic()
+    with _canonical_lock:
+        entry = _canonical_paths.get(path)
+        if entry is not None and now < entry[0]:
+            return entry[1]
     try:
-        return os.path.realpath(path, strict=True)
+        resolved = os.path.realpath(path, strict=True)
     except (OSError, ValueError):
-        return path
+        resolved = path
+    with _canonical_lock:
+        _canonical_paths[path] = (now + _CANONICAL_MAX_AGE, resolved)
+        _canonical_paths.move_to_end(path)
+        if len(_canonical_paths) > _CANONICAL_MAX_PATHS:
+            _canonical_paths.popitem(last=False)
+    return resolved
 
 
 def _relative_to(path: str, root: str) -> str | None:
@@ -78,7 +98,9 @@ def normalize_path_for_skill_id(
 ) -> str:
     """The path part of a skill id.
 
-    The skill path is made canonical (symlinks resolved; the raw path if that fails).
+    The skill path is made canonical (symlinks resolved; the raw path if that fails; a
+    path's canonical form is remembered for up to a minute, like the repository lookup's
+    roots).
     With both a repository URL and a root, and the path under the (canonical) root, it is
     made relative to the root; otherwise it stays absolute. Backslashes become ``/``.
     """
