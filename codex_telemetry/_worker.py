@@ -48,10 +48,14 @@ _CLAIM_INTERVAL = 1.0
 _TAKE = 128
 # Events of consecutive facts appended to the spool with one write, while more facts wait.
 _APPEND_BATCH = 256
+# While facts wait behind a full sink, how long the worker waits for room before it leaves
+# the events in the spool's backlog (s), and how often it looks (s).
+_ROOM_WAIT = 0.5
+_ROOM_POLL = 0.002
 MAX_FACT_QUEUE_BYTES = 64 * 1024 * 1024
 """About the most the facts waiting in the fact queue hold (see :class:`_FactSizes`)."""
 # One fact in this many is measured.
-_SAMPLE_EVERY = 8
+_SAMPLE_EVERY = 32
 
 
 class _FactSizes:
@@ -68,6 +72,11 @@ class _FactSizes:
         self._countdown = 0
         self._estimate = 0.0
         self._limit = max_count
+
+    @property
+    def limit(self) -> int:
+        """How many facts the fact queue admits now."""
+        return self._limit
 
     def observe(self, fact: object) -> None:
         if self._set_limit is None:
@@ -371,7 +380,7 @@ class Worker:
             # last fact waiting (or a marker) writes them.
             self._unspooled += events
             self._unspooled_times += [timestamp_ns] * len(events)
-            if len(self._unspooled) >= _APPEND_BATCH or self.queue.empty():
+            if len(self._unspooled) >= self._append_batch(sink) or self.queue.empty():
                 self._append_to_spool()
             return
         try:
@@ -391,6 +400,8 @@ class Worker:
         try:
             self.spooled.add(len(events))
             room = sink.has_room(len(events))  # type: ignore[attr-defined]
+            if not room and not spool.backlog:
+                room = self._wait_for_room(sink, len(events))
             if not spool.append(events, times[0], hand_out=room, timestamps=times):
                 return
             start = 0
@@ -402,6 +413,31 @@ class Worker:
             self.sink_error_drops.add(len(events))
             self._errors.report("sink", "handing events to the sink")
 
+    @staticmethod
+    def _append_batch(sink: EventSink) -> int:
+        """How many events one append gathers: never more than the sink's queue holds,
+        so that room for them can come."""
+        capacity = getattr(sink, "capacity", None)
+        return _APPEND_BATCH if capacity is None else max(1, min(_APPEND_BATCH, capacity))
+
+    def _wait_for_room(self, sink: EventSink, count: int) -> bool:
+        """Backpressure before the backlog: while more facts wait in the fact queue, wait
+        (up to ``_ROOM_WAIT``) for the sink to make room for ``count`` events, so that a
+        sink that is only slower than the facts arrive gets them from memory instead of
+        reading them back from disk. False: leave them in the backlog (nothing else waits,
+        the fact queue is three quarters full, or the sink is stuck)."""
+        queue = self.queue
+        high_water = max(1, self._fact_sizes.limit * 3 // 4)
+        deadline = time.monotonic() + _ROOM_WAIT
+        has_room = sink.has_room  # type: ignore[attr-defined]
+        while True:
+            waiting = queue.qsize()
+            if not waiting or waiting >= high_water or time.monotonic() >= deadline:
+                return False
+            time.sleep(_ROOM_POLL)
+            if has_room(count):
+                return True
+
     # --- the spool's backlog ----------------------------------------------------------------
 
     def _feed_backlog(self, spool: Spool) -> None:
@@ -409,8 +445,11 @@ class Worker:
         sink = self.sink
         if sink is None:
             return
-        while spool.backlog and sink.has_room(_TAKE):  # type: ignore[attr-defined]
-            taken = spool.take(_TAKE)
+        capacity = getattr(sink, "capacity", None)
+        # Never more at a time than the sink's queue holds, or room would never come.
+        count = _TAKE if capacity is None else max(1, min(_TAKE, capacity))
+        while spool.backlog and sink.has_room(count):  # type: ignore[attr-defined]
+            taken = spool.take(count)
             if not taken:
                 return
             self.replayed.add(len(taken))

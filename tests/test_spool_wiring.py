@@ -14,7 +14,7 @@ from codex_telemetry._client import Telemetry
 from codex_telemetry._export._factory import spool_plan
 from codex_telemetry._settings import ConfigurationError, load_settings
 from codex_telemetry.testing import InMemorySink
-from tests.otlp_receiver import HttpReceiver
+from tests.otlp_receiver import HttpReceiver, HttpReply, records_of
 from tests.test_client import hook_run
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the spool needs fcntl")
@@ -83,6 +83,61 @@ def test_delivered_events_are_spooled_then_removed(tmp_path: Path) -> None:
     assert (stats.events_produced, stats.events_spooled, stats.events_exported) == (20, 20, 20)
     assert (stats.events_replayed, stats.events_kept) == (0, 0)
     assert sorted(path.name for path in (tmp_path / "spool").rglob("*.jsonl")) == []
+
+
+def test_a_sink_slower_than_the_facts_gets_them_from_memory_not_from_disk(
+    tmp_path: Path,
+) -> None:
+    # Each request takes 20 ms and the sink holds 50 events: the worker runs ahead of the
+    # sink at once. While facts wait behind it, the worker waits for room instead of
+    # leaving events in the spool's backlog to be read back: at most the last append (the
+    # events made when no fact was waiting any more) goes through the backlog.
+    with HttpReceiver(default=HttpReply(delay=0.02)) as receiver:
+        client = Telemetry(
+            load_settings(
+                otlp__endpoint=receiver.url(),
+                spool__directory=tmp_path / "spool",
+                max_export_queue_size=50,
+                export_batch_size=25,
+            )
+        )
+        for number in range(1000):
+            client.track_fact(hook_run(f"turn-{number}"))
+        assert client.flush(60)
+        assert client.shutdown(5)
+    stats = client.stats()
+    assert (stats.events_produced, stats.events_spooled, stats.events_exported) == (
+        1000,
+        1000,
+        1000,
+    )
+    assert stats.events_replayed <= 256
+    assert dict(stats.events_dropped) == {}
+
+
+def test_a_backlog_reaches_a_sink_whose_queue_is_smaller_than_a_read_back(
+    tmp_path: Path,
+) -> None:
+    # The first process's collector refuses for now (503): its 300 events stay in the
+    # spool. The next one's export queue holds 50 events, fewer than the spool reads back
+    # at a time by default: it is fed in pieces that fit.
+    settings = {"spool__directory": tmp_path / "spool", "max_export_queue_size": 50}
+    with HttpReceiver(default=HttpReply(status=503)) as refusing:
+        endpoint, port = refusing.url(), refusing.port
+        first = Telemetry(load_settings(otlp__endpoint=endpoint, **settings))
+        for number in range(300):
+            first.track_fact(hook_run(f"turn-{number}"))
+        first.shutdown(1)
+    assert first.stats().events_kept == 300
+    with HttpReceiver(port=port) as receiver:  # the same destination: the same spool
+        second = Telemetry(load_settings(otlp__endpoint=endpoint, **settings))
+        second.track_fact(hook_run("turn-300"))
+        assert second.flush(30)
+        assert second.shutdown(5)
+        assert sum(1 for _ in records_of(receiver.received)) == 301
+    stats = second.stats()
+    # The new event waited behind the old ones in the backlog, so it was read back too.
+    assert (stats.events_replayed, stats.events_exported, stats.events_kept) == (301, 301, 0)
 
 
 def test_an_unusable_spool_directory_warns_once_and_delivers_anyway(

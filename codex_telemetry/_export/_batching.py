@@ -259,6 +259,11 @@ class BatchWorker(Generic[T]):
         Call before the first ``put``."""
         self._acknowledge = acknowledge
 
+    @property
+    def capacity(self) -> int:
+        """The most items the queue holds (``has_room`` is never true for more)."""
+        return self._max_queue_size
+
     def has_room(self, count: int = 1) -> bool:
         """True when ``count`` more items fit now (in items and in bytes)."""
         return (
@@ -469,6 +474,11 @@ class BatchingSink(Generic[T]):
             name=name,
             size_of=estimate_size,
         )
+
+    @property
+    def capacity(self) -> int:
+        """The most events the queue holds."""
+        return self._worker.capacity
 
     def has_room(self, count: int) -> bool:
         """True when ``count`` more events fit in the queue now."""

@@ -350,6 +350,11 @@ class _EventRecordProcessor(LogRecordProcessor):
             size_of=_record_size,
         )
 
+    @property
+    def capacity(self) -> int:
+        """The most records the queue holds."""
+        return self._worker.capacity
+
     def has_room(self, count: int) -> bool:
         """True when ``count`` more records fit in the queue now."""
         return self._worker.has_room(count)
@@ -437,6 +442,11 @@ class OTLPSink:
     def delivery(self) -> DeliveryCounters:
         """The counters this sink reports delivered and dropped events through."""
         return self._delivery
+
+    @property
+    def capacity(self) -> int | None:
+        """The most events the export queue holds; None: no bound (the host's provider)."""
+        return self._processor.capacity if self._processor is not None else None
 
     def has_room(self, count: int) -> bool:
         """True when ``count`` more events fit in the export queue now (always with the
