@@ -98,8 +98,9 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
     :class:`WireEvent` of what it returned (``TypeError`` when that is no wire event).
 
     ``run`` checks only what decides how the result is encoded: a result with the
-    event's own keys in their order gets the class's shape at once, with its unchanged
-    shared sub-objects swapped back for the event's own; any other goes the general way.
+    event's own keys in their order gets the class's shape at once, and its shared
+    sub-objects the hook left as they were are mapped back to the event's own; any
+    other result goes the general way.
     """
     top = cls.top_level_fields
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -116,7 +117,6 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
     locals_: list[str] = []
     swaps: list[str] = []
     values: dict[str, str] = {}
-    names = (*top, *params)
     for f in fields:
         shared = _shared_class(f.type)
         if _holds_scalar(f.type):
@@ -133,10 +133,11 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
             inner = ", ".join(f"{m!r}: {local}.{m}" for m in members)
             values[f.name] = f"({{{inner}}} if type({local}) is C{n} else P({local}))"
             same = " and ".join(f"x[{m!r}] is {local}.{m}" for m in members)
+            where = "w" if f.name in top else "p"
             swaps.append(
-                f"    x = v[{names.index(f.name)}]\n"
+                f"    x = {where}[{f.name!r}]\n"
                 f"    if type(x) is dict and type({local}) is C{n} and tuple(x) == K{n}"
-                f" and {same}:\n        v[{names.index(f.name)}] = {local}\n"
+                f" and {same}:\n        d[id(x)] = {local}\n"
             )
     top_items = "".join(f"{name!r}: {values[name]}, " for name in top)
     param_items = ", ".join(f"{name!r}: {values[name]}" for name in params)
@@ -148,7 +149,9 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
         make_values = f"    v = [{top_values}*p.values()]\n"
     else:
         top_check = ""
-        make_values = "    v = list(p.values())\n"
+        make_values = "    v = p.values()\n"
+    if swaps:
+        make_values += "    d = {}\n"
     source = (
         f"def build(e):\n{head}    return {literal}\n"
         f"def run(e, hook):\n{head}    w = hook({literal})\n"
@@ -160,7 +163,7 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
         f"{top_check}"
         "    if tuple(p) != PK:\n        return OTHER(w, e)\n"
         f"{make_values}{''.join(swaps)}"
-        "    return W(w, S, v)\n"
+        f"    return W(w, S, v, {'d or None' if swaps else 'None'})\n"
     )
     exec(source, namespace)
     return namespace["build"], namespace["run"]

@@ -56,7 +56,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal, cast
@@ -275,9 +275,11 @@ def _encode_event(event: SpoolableEvent) -> str:
     ``event.to_dict()``, written straight from the typed event (three times faster)."""
     if not isinstance(event, AnalyticsEvent):
         return _ENCODE(event)
+    shared = None
     if type(event) is WireEvent:
         texts, end = _wire_plan(event.shape)
-        values: Sequence[Any] = event.values
+        values: Iterable[Any] = event.values
+        shared = event.shared
         head = _event_type_texts.get(event.event_type) or _event_type_text(event.event_type)
         parts: list[str] = [head]
     else:
@@ -297,6 +299,8 @@ def _encode_event(event: SpoolableEvent) -> str:
             append("true" if value else "false")
         elif kind is int:
             append(int.__repr__(value))
+        elif shared is not None and kind is dict:
+            append(_encode_value(shared.get(id(value), value)))
         else:
             append(_encode_value(value))
     append(end)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import keyword
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -358,20 +359,26 @@ class WireEvent(AnalyticsEvent):
 
     ``wire`` is the dict the hook returned (``{"event_type": ..., <top-level keys>,
     "event_params": {...}}``); every sink writes it, and :meth:`to_dict` returns a copy.
-    ``values`` holds the values of :attr:`shape`'s keys in order, for the encoders: the
-    same values, except that a connection's client or runtime object the hook left as it
-    was is the event's own frozen object again, whose encoding the sinks keep.
+    ``values`` iterates over the values of :attr:`shape`'s keys in order, for the
+    encoders. ``shared`` maps the ``id`` of a nested dict the hook left as the SDK made
+    it (a connection's client or runtime) to the event's own frozen object, whose
+    encoding the sinks keep; None when there is none.
     """
 
-    __slots__ = ("event_type", "shape", "values", "wire")
+    __slots__ = ("event_type", "shape", "shared", "values", "wire")
 
     def __init__(
-        self, wire: dict[str, Any], shape: WireShape, values: list[Any] | tuple[Any, ...]
+        self,
+        wire: dict[str, Any],
+        shape: WireShape,
+        values: Iterable[Any],
+        shared: dict[int, object] | None = None,
     ) -> None:
         self.event_type = wire["event_type"]  # type: ignore[misc]
         self.wire = wire
         self.shape = shape
         self.values = values
+        self.shared = shared
 
     def params(self) -> dict[str, Any]:
         """A copy of the wire ``event_params`` object."""

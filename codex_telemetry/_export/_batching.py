@@ -68,14 +68,14 @@ _getters: dict[type, Callable[[object], tuple[object, ...]] | None] = {}
 
 
 def _wire_values(event: object) -> tuple[object, ...]:
-    return (cast(WireEvent, event).values,)
+    return tuple(cast(WireEvent, event).values)
 
 
 def _getter(kind: type, value: object) -> Callable[[object], tuple[object, ...]] | None:
     if kind in _getters:
         return _getters[kind]
     getter: Callable[[object], tuple[object, ...]] | None = None
-    if kind is WireEvent:  # what before_send returned: its values hold the event
+    if kind is WireEvent:  # what before_send returned: its values
         getter = _wire_values
     elif dataclasses.is_dataclass(value):
         names = [field.name for field in dataclasses.fields(value)]

@@ -330,8 +330,12 @@ class RecordWriter:
         time_bytes = _pack_fixed64(timestamp_ns)
         parts = [b"\x09", time_bytes, _AFTER_TIME]
         append = parts.append
+        shared = event.shared
         for attribute, value in zip(attributes, event.values, strict=True):
             kind = type(value)
+            if shared is not None and kind is dict:
+                value = shared.get(id(value), value)  # noqa: PLW2901 - the event's own object
+                kind = type(value)
             if kind is str:
                 encoded = attribute.strings.get(value)
                 append(encoded if encoded is not None else attribute.string(value))
