@@ -330,12 +330,9 @@ class RecordWriter:
         time_bytes = _pack_fixed64(timestamp_ns)
         parts = [b"\x09", time_bytes, _AFTER_TIME]
         append = parts.append
-        shared = event.shared
+        shared = event.shared or {}
         for attribute, value in zip(attributes, event.values, strict=True):
             kind = type(value)
-            if shared is not None and kind is dict:
-                value = shared.get(id(value), value)  # noqa: PLW2901 - the event's own object
-                kind = type(value)
             if kind is str:
                 encoded = attribute.strings.get(value)
                 append(encoded if encoded is not None else attribute.string(value))
@@ -346,6 +343,8 @@ class RecordWriter:
                 append(encoded if encoded is not None else attribute.integer(value))
             elif kind is bool:
                 append(attribute.true if value else attribute.false)
+            elif kind is dict and id(value) in shared:  # as the SDK made it: the event's own
+                append(attribute.shared_object(shared[id(value)]))
             elif kind in _SHARED_TYPES:
                 append(attribute.shared_object(value))
             else:
