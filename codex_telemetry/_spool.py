@@ -272,7 +272,8 @@ def _encode_value(value: Any) -> str:
 
 def _encode_event(event: SpoolableEvent) -> str:
     """The compact JSON of the event's wire object: the same text as encoding
-    ``event.to_dict()``, written straight from the typed event (three times faster)."""
+    ``event.to_dict()``, written straight from the typed event (three times faster), or
+    from the values of what ``before_send`` returned."""
     if not isinstance(event, AnalyticsEvent):
         return _ENCODE(event)
     shared = None

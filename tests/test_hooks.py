@@ -575,3 +575,38 @@ def test_an_unchanged_event_is_sent_byte_for_byte_as_without_a_hook(
     replayed = SpooledEvent(timestamp, json.loads(_spool._encode_event(hooked))).to_event()
     assert type(replayed) is type(event)
     assert sent(replayed) == sent(event)
+
+
+def test_a_nested_value_replaced_by_an_equal_one_of_another_type_is_sent_as_returned() -> None:
+    [event] = [e for e in WORKLOAD_EVENTS if e.event_type == "codex_turn_event"]
+    assert event.to_dict()["event_params"]["app_server_client"]["experimental_api_enabled"] is False
+
+    def zero(wire: dict[str, Any]) -> dict[str, Any]:
+        wire["event_params"]["app_server_client"]["experimental_api_enabled"] = 0
+        return wire
+
+    hooks = EventHooks(before_send=zero, include=None, exclude=frozenset(), errors=InternalErrors())
+    [hooked] = hooks.apply([event])
+    line = json.loads(_spool._encode_event(hooked))
+    assert line["event_params"]["app_server_client"] == {
+        "product_client_id": "codex_vscode",
+        "client_name": "codex_vscode",
+        "client_version": "1.4.2",
+        "rpc_transport": "stdio",
+        "experimental_api_enabled": 0,
+    }
+    assert type(line["event_params"]["app_server_client"]["experimental_api_enabled"]) is int
+    [record] = (
+        RecordWriter(b"", b"")
+        .request([(hooked, 1)])
+        .message()
+        .resource_logs[0]
+        .scope_logs[0]
+        .log_records
+    )
+    [client] = [kv.value for kv in record.attributes if kv.key == "app_server_client"]
+    [enabled] = [
+        kv.value for kv in client.kvlist_value.values if kv.key == "experimental_api_enabled"
+    ]
+    assert enabled.WhichOneof("value") == "int_value"
+    assert enabled.int_value == 0
