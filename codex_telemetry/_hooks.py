@@ -122,7 +122,8 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
         if _holds_scalar(f.type):
             values[f.name] = f"e.{f.name}"
         elif shared is None:
-            values[f.name] = f"P(e.{f.name})"
+            # Mostly None (a turn's error, a plugin's connectors): no call for that.
+            values[f.name] = f"(None if (o := e.{f.name}) is None else P(o))"
         else:
             n = len(locals_)
             local = f"s{n}"
