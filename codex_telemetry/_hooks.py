@@ -4,8 +4,9 @@ event type filter.
 The worker hands each batch the reducer produced to :meth:`EventHooks.apply`, before any
 sink sees it. An event whose type is excluded (``event_types.exclude``, or not in
 ``event_types.include``) is dropped and counted. ``before_send`` then receives the
-event's wire dict, a fresh one it may change in place: what it returns becomes the event
-every sink encodes (the OTLP record, the file line, the backend request), None drops it.
+event's wire dict, a fresh one it may change in place: what it returns travels on as a
+:class:`~codex_telemetry.events.WireEvent`, which every sink encodes from that dict (the
+OTLP record, the file line, the backend request, the spool's line), None drops it.
 A hook that raises, or returns something that is not a wire event, is counted and logged
 through the client's internal-error policy, and the event is sent unchanged.
 """

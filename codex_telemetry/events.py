@@ -2,7 +2,8 @@
 
 Each event is a frozen value whose fields are its ``event_params`` keys, declared in wire
 order. :meth:`AnalyticsEvent.to_dict` returns the exact wire object: every key present,
-``None`` for an unset value, nested objects as dicts and sequences as lists.
+``None`` for an unset value, nested objects as dicts and sequences as lists. What a
+``before_send`` hook returns travels on as a :class:`WireEvent`, which holds that dict.
 """
 
 from __future__ import annotations
