@@ -4,8 +4,9 @@ event type filter.
 The worker hands each batch the reducer produced to :meth:`EventHooks.apply`, before any
 sink sees it. An event whose type is excluded (``event_types.exclude``, or not in
 ``event_types.include``) is dropped and counted. ``before_send`` then receives the
-event's wire dict, a fresh one it may change in place: what it returns becomes the event
-every sink encodes (the OTLP record, the file line, the backend request), None drops it.
+event's wire dict, a fresh one it may change in place: what it returns travels on as a
+:class:`~codex_telemetry.events.WireEvent`, which every sink encodes from that dict (the
+OTLP record, the file line, the backend request, the spool's line), None drops it.
 A hook that raises, or returns something that is not a wire event, is counted and logged
 through the client's internal-error policy, and the event is sent unchanged.
 """
@@ -13,19 +14,25 @@ through the client's internal-error policy, and the event is sent unchanged.
 from __future__ import annotations
 
 import dataclasses
-import keyword
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from codex_telemetry import events as _events
 from codex_telemetry._stats import Counter
-from codex_telemetry.events import AnalyticsEvent, AppServerClient, to_wire
+from codex_telemetry.events import (
+    AnalyticsEvent,
+    AppServerClient,
+    WireEvent,
+    to_wire,
+    wire_event,
+    wire_shape,
+)
 from codex_telemetry.facts import RuntimeMetadata
 
 if TYPE_CHECKING:
     from codex_telemetry._internal_errors import InternalErrors
 
-__all__ = ["EVENT_TYPES", "EventHooks", "event_from_wire", "wire_dict"]
+__all__ = ["EVENT_TYPES", "EventHooks", "wire_dict"]
 
 
 def _event_types() -> frozenset[str]:
@@ -43,27 +50,10 @@ def _event_types() -> frozenset[str]:
 EVENT_TYPES: Final = _event_types()
 """Every ``event_type`` the SDK produces."""
 
-# Values that need no conversion to be wire JSON.
-_SCALARS: Final = frozenset({str, int, bool, float, type(None)})
-# Sub-objects a connection shares between its events: converted once, copied per event.
+# Sub-objects a connection shares between its events. The hook gets a fresh dict of each;
+# one it leaves as it was is sent as the event's own object again, whose encoding every
+# sink keeps, so an unchanged event costs the encoders what it costs without a hook.
 _SHARED: Final = (AppServerClient, RuntimeMetadata)
-_SHARED_LIMIT: Final = 1024
-_shared_wire: dict[int, tuple[object, dict[str, Any]]] = {}
-
-
-def _plain(value: Any) -> Any:
-    """``to_wire(value)``, with the wire form of a shared sub-object remembered."""
-    if type(value) in _SHARED:
-        entry = _shared_wire.get(id(value))
-        if entry is None or entry[0] is not value:
-            if len(_shared_wire) >= _SHARED_LIMIT:
-                _shared_wire.clear()
-            # Holding the object keeps its id from being reused while the entry lives.
-            entry = (value, to_wire(value))
-            _shared_wire[id(value)] = entry
-        return dict(entry[1])  # a copy: the hook may change it in place
-    return to_wire(value)
-
 
 # Annotations of the event fields that hold a plain value, which ``to_wire`` returns as it
 # is (a str enum member included): such a field is copied into the wire dict directly.
@@ -81,171 +71,136 @@ def _holds_scalar(annotation: object) -> bool:
     )
 
 
+def _shared_class(annotation: object) -> type | None:
+    """The shared sub-object class a field holds, when all of its fields are plain values."""
+    for cls in _SHARED:
+        if annotation == cls.__name__ and all(
+            _holds_scalar(f.type) for f in dataclasses.fields(cls)
+        ):
+            return cls
+    return None
+
+
+def _other(result: Any, event: AnalyticsEvent) -> WireEvent:
+    """What a hook returned, when it is not the event's own shape: any wire event."""
+    if type(result) is not dict:
+        raise TypeError(f"before_send returned {type(result).__name__}, not a dict or None")
+    if type(result.get("event_type")) is not str or type(result.get("event_params")) is not dict:
+        raise TypeError(
+            "before_send returned a dict without a string event_type and an event_params dict"
+        )
+    return wire_event(result)
+
+
 def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """Two functions written out for ``cls``'s fields: its wire dict (equal to
-    ``to_dict``, several times faster than walking the fields), and whether a wire dict
-    still holds exactly the event's values."""
+    """Two functions written out for ``cls``'s fields: ``build(event)``, its wire dict
+    (equal to ``to_dict``, several times faster than walking the fields), and
+    ``run(event, hook)``, which passes that dict to ``hook`` and returns None or the
+    :class:`WireEvent` of what it returned (``TypeError`` when that is no wire event).
+
+    ``run`` checks only what decides how the result is encoded: a result with the
+    event's own keys in their order gets the class's shape at once, and its shared
+    sub-objects the hook left as they were are mapped back to the event's own; any
+    other result goes the general way.
+    """
     top = cls.top_level_fields
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    scalar = {f.name: _holds_scalar(f.type) for f in fields}
-    params = [f.name for f in fields if f.name not in top]
-
-    def value(name: str) -> str:
-        return f"e.{name}" if scalar[name] else f"P(e.{name})"
-
-    def same(name: str, where: str) -> str:
-        if scalar[name]:
-            return f"{where}[{name!r}] is e.{name}"
-        return f"{where}[{name!r}] == W(e.{name})"
-
-    top_items = "".join(f"{name!r}: e.{name}, " for name in top)
-    param_items = ", ".join(f"{name!r}: {value(name)}" for name in params)
-    checks = " and ".join(
-        [f"len(w) == {len(top) + 2}", f"len(p) == {len(params)}", "w['event_type'] == T"]
-        + [same(name, "w") for name in top]
-        + [same(name, "p") for name in params]
-    )
+    params = tuple(f.name for f in fields if f.name not in top)
+    namespace: dict[str, Any] = {
+        "T": cls.event_type,
+        "P": to_wire,
+        "W": WireEvent,
+        "OTHER": _other,
+        "S": wire_shape(top, params),
+        "PK": params,
+        "WK": ("event_type", *top, "event_params"),
+    }
+    locals_: list[str] = []
+    swaps: list[str] = []
+    values: dict[str, str] = {}
+    for f in fields:
+        shared = _shared_class(f.type)
+        if _holds_scalar(f.type):
+            values[f.name] = f"e.{f.name}"
+        elif shared is None:
+            # Mostly None (a turn's error, a plugin's connectors): no call for that.
+            values[f.name] = f"(None if (o := e.{f.name}) is None else P(o))"
+        else:
+            n = len(locals_)
+            local = f"s{n}"
+            locals_.append(f"    {local} = e.{f.name}\n")
+            members = [m.name for m in dataclasses.fields(shared)]
+            namespace[f"C{n}"] = shared
+            namespace[f"K{n}"] = tuple(members)
+            inner = ", ".join(f"{m!r}: {local}.{m}" for m in members)
+            values[f.name] = f"({{{inner}}} if type({local}) is C{n} else P({local}))"
+            same = " and ".join(f"x[{m!r}] is {local}.{m}" for m in members)
+            where = "w" if f.name in top else "p"
+            swaps.append(
+                f"    x = {where}[{f.name!r}]\n"
+                f"    if type(x) is dict and type({local}) is C{n} and tuple(x) == K{n}"
+                f" and {same}:\n        d[id(x)] = {local}\n"
+            )
+    top_items = "".join(f"{name!r}: {values[name]}, " for name in top)
+    param_items = ", ".join(f"{name!r}: {values[name]}" for name in params)
+    literal = f"{{'event_type': T, {top_items}'event_params': {{{param_items}}}}}"
+    head = "".join(locals_)
+    if top:
+        top_check = "    if tuple(w) != WK:\n        return OTHER(w, e)\n"
+        top_values = "".join(f"w[{name!r}], " for name in top)
+        make_values = f"    v = [{top_values}*p.values()]\n"
+    else:
+        top_check = ""
+        make_values = "    v = p.values()\n"
+    if swaps:
+        make_values += "    d = {}\n"
     source = (
-        f"def build(e):\n    return {{'event_type': T, {top_items}"
-        f"'event_params': {{{param_items}}}}}\n"
-        f"def unchanged(w, e):\n    p = w['event_params']\n    return {checks}\n"
+        f"def build(e):\n{head}    return {literal}\n"
+        f"def run(e, hook):\n{head}    w = hook({literal})\n"
+        "    if w is None:\n        return None\n"
+        f"    if type(w) is not dict or len(w) != {len(top) + 2}:\n        return OTHER(w, e)\n"
+        "    p = w.get('event_params')\n"
+        "    if type(p) is not dict or type(w.get('event_type')) is not str:\n"
+        "        return OTHER(w, e)\n"
+        f"{top_check}"
+        "    if tuple(p) != PK:\n        return OTHER(w, e)\n"
+        f"{make_values}{''.join(swaps)}"
+        f"    return W(w, S, v, {'d or None' if swaps else 'None'})\n"
     )
-    namespace: dict[str, Any] = {"T": cls.event_type, "P": _plain, "W": _wire_of}
     exec(source, namespace)
-    return namespace["build"], namespace["unchanged"]
+    return namespace["build"], namespace["run"]
 
 
-def _wire_of(value: Any) -> Any:
-    """The wire form of a non-scalar field's value, for comparison (not to be changed)."""
-    if type(value) in _SHARED:
-        entry = _shared_wire.get(id(value))
-        if entry is not None and entry[0] is value:
-            return entry[1]
-    return to_wire(value)
+def _generic(cls: type) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """For an event class that is not a plain dataclass: its own ``to_dict``."""
+
+    def build(event: AnalyticsEvent) -> dict[str, Any]:
+        return event.to_dict()
+
+    def run(event: AnalyticsEvent, hook: Callable[[Any], Any]) -> WireEvent | None:
+        result = hook(event.to_dict())
+        return None if result is None else _other(result, event)
+
+    return build, run
 
 
-_compiled: dict[type, tuple[Callable[..., Any], Callable[..., Any]] | None] = {}
+_compiled: dict[type, tuple[Callable[..., Any], Callable[..., Any]]] = {}
 
 
-def _compiled_for(cls: type) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
-    if cls not in _compiled:
+def _compiled_for(cls: type) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    compiled = _compiled.get(cls)
+    if compiled is None:
         plain = getattr(
             cls, "to_dict", None
         ) is AnalyticsEvent.to_dict and dataclasses.is_dataclass(cls)
-        _compiled[cls] = _compile(cls) if plain else None
-    return _compiled[cls]
+        compiled = _compiled[cls] = _compile(cls) if plain else _generic(cls)
+    return compiled
 
 
 def wire_dict(event: AnalyticsEvent) -> dict[str, Any]:
     """``event.to_dict()``, faster: a new dict sharing nothing mutable with the event."""
-    compiled = _compiled.get(type(event)) or _compiled_for(type(event))
-    if compiled is None:
-        return event.to_dict()
-    built: dict[str, Any] = compiled[0](event)
+    built: dict[str, Any] = (_compiled.get(type(event)) or _compiled_for(type(event)))[0](event)
     return built
-
-
-def _unchanged(wire: dict[str, Any], event: AnalyticsEvent) -> bool:
-    """True when ``wire`` (made by :func:`wire_dict`) still holds exactly ``event``."""
-    compiled = _compiled.get(type(event))
-    if compiled is None:
-        return False
-    try:
-        return bool(compiled[1](wire, event))
-    except (KeyError, TypeError):  # a key taken out, event_params replaced, ...
-        return False
-
-
-# --- back from a dict to an event ------------------------------------------------------
-
-_SHAPES_LIMIT: Final = 64
-_shapes: dict[tuple[str, tuple[str, ...], tuple[str, ...]], type[AnalyticsEvent]] = {}
-
-
-def _shape_class(
-    event_type: str, top: tuple[str, ...], params: tuple[str, ...]
-) -> type[AnalyticsEvent]:
-    """An event class with exactly these keys (the sinks encode events by their fields)."""
-    key = (event_type, top, params)
-    cls = _shapes.get(key)
-    if cls is not None:
-        return cls
-    for name in (*top, *params):
-        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
-            raise TypeError(f"key {name!r} is not a Python identifier")
-    if len(set(top) | set(params)) != len(top) + len(params):
-        raise TypeError("a key is both at the top level and in event_params")
-    if len(_shapes) >= _SHAPES_LIMIT:
-        # Each shape is a class the encoders keep a plan for: bounded.
-        raise TypeError(f"more than {_SHAPES_LIMIT} different event shapes")
-    cls = dataclasses.make_dataclass(
-        "ChangedEvent",
-        [(name, Any) for name in (*top, *params)],
-        bases=(AnalyticsEvent,),
-        namespace={"event_type": event_type, "top_level_fields": top},
-        frozen=True,
-        slots=True,
-    )
-    _shapes[key] = cls
-    return cls
-
-
-def event_from_wire(wire: Any, original: AnalyticsEvent) -> AnalyticsEvent:
-    """The event whose wire object is ``wire``, reusing ``original``'s unchanged
-    sub-objects; raises ``TypeError`` when ``wire`` is not a wire event."""
-    if type(wire) is not dict:
-        raise TypeError(f"before_send returned {type(wire).__name__}, not a dict or None")
-    event_type = wire.get("event_type")
-    params = wire.get("event_params")
-    if not isinstance(event_type, str) or type(params) is not dict:
-        raise TypeError(
-            "before_send returned a dict without a string event_type and an event_params dict"
-        )
-    cls: type[AnalyticsEvent] = type(original)
-    top = cls.top_level_fields
-    names = _field_names(cls)
-    same_shape = (
-        event_type == cls.event_type
-        and len(wire) == len(top) + 2
-        and len(params) + len(top) == len(names)
-        and all(name in wire for name in top)
-        and all(name in params or name in top for name in names)
-    )
-    if not same_shape:
-        extra = tuple(key for key in wire if key not in ("event_type", "event_params"))
-        shaped = _shape_class(event_type, extra, tuple(params))
-        return shaped(**{name: wire[name] for name in extra}, **params)
-    values = dict(params)
-    for name in top:
-        values[name] = wire[name]
-    for name in _structured_fields(cls):
-        old = getattr(original, name)
-        # An unchanged sub-object stays the very object: the encoders share its bytes.
-        if values[name] is not old and _wire_of(old) == values[name]:
-            values[name] = old
-    return cls(**values)
-
-
-_structured: dict[type, tuple[str, ...]] = {}
-
-
-def _structured_fields(cls: type) -> tuple[str, ...]:
-    """The fields of ``cls`` whose wire form is not the value itself (objects, lists)."""
-    names = _structured.get(cls)
-    if names is None:
-        fields = dataclasses.fields(cls)
-        names = _structured[cls] = tuple(f.name for f in fields if not _holds_scalar(f.type))
-    return names
-
-
-_names: dict[type, tuple[str, ...]] = {}
-
-
-def _field_names(cls: type) -> tuple[str, ...]:
-    names = _names.get(cls)
-    if names is None:
-        names = _names[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
 
 
 # --- the stage ---------------------------------------------------------------------------
@@ -291,16 +246,9 @@ class EventHooks:
             if before_send is None:
                 kept.append(event)
                 continue
-            wire = wire_dict(event)
+            run = (_compiled.get(type(event)) or _compiled_for(type(event)))[1]
             try:
-                result = before_send(wire)
-                if result is None:
-                    self.dropped.increment()
-                    continue
-                if result is wire and _unchanged(result, event):
-                    kept.append(event)
-                else:
-                    kept.append(event_from_wire(result, event))
+                result = run(event, before_send)
             except Exception:
                 self.failed.increment()
                 kept.append(event)
@@ -308,4 +256,9 @@ class EventHooks:
                     "before_send",
                     f"running before_send on a {event.event_type} event (sent unchanged)",
                 )
+                continue
+            if result is None:
+                self.dropped.increment()
+                continue
+            kept.append(result)
         return kept

@@ -2,12 +2,15 @@
 
 Each event is a frozen value whose fields are its ``event_params`` keys, declared in wire
 order. :meth:`AnalyticsEvent.to_dict` returns the exact wire object: every key present,
-``None`` for an unset value, nested objects as dicts and sequences as lists.
+``None`` for an unset value, nested objects as dicts and sequences as lists. What a
+``before_send`` hook returns travels on as a :class:`WireEvent`, which holds that dict.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import keyword
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -30,7 +33,12 @@ __all__ = [
     "ThreadInitializedEvent",
     "TurnEvent",
     "TurnSteerEvent",
+    "WireEvent",
+    "WireShape",
     "to_wire",
+    "wire_event",
+    "wire_object",
+    "wire_shape",
 ]
 
 _field_names_by_type: dict[type, tuple[str, ...]] = {}
@@ -327,3 +335,120 @@ class CompactionEvent(AnalyticsEvent):
     started_at: int
     completed_at: int
     duration_ms: int | None
+
+
+class WireShape:
+    """The keys of a :class:`WireEvent`, in the order its values are sent: its top-level
+    keys other than ``event_type`` and ``event_params`` (``top``), then the keys of its
+    ``event_params`` (``params``). Shapes are interned, so that the encoders can keep what
+    they prepare for a shape by identity."""
+
+    __slots__ = ("names", "params", "top")
+
+    def __init__(self, top: tuple[str, ...], params: tuple[str, ...]) -> None:
+        self.top = top
+        self.params = params
+        self.names = top + params
+        """Every key, top-level first: the names of the OTLP record's attributes."""
+
+    def __repr__(self) -> str:
+        return f"WireShape(top={self.top!r}, params={self.params!r})"
+
+
+class WireEvent(AnalyticsEvent):
+    """An event as ``before_send`` returned it: its wire object, sent as it is.
+
+    ``wire`` is the dict the hook returned (``{"event_type": ..., <top-level keys>,
+    "event_params": {...}}``); every sink writes it, and :meth:`to_dict` returns a copy.
+    ``values`` iterates over the values of :attr:`shape`'s keys in order, for the
+    encoders. ``shared`` maps the ``id`` of a nested dict the hook left as the SDK made
+    it (a connection's client or runtime) to the event's own frozen object, whose
+    encoding the sinks keep; None when there is none.
+    """
+
+    __slots__ = ("event_type", "shape", "shared", "values", "wire")
+
+    def __init__(
+        self,
+        wire: dict[str, Any],
+        shape: WireShape,
+        values: Iterable[Any],
+        shared: dict[int, object] | None = None,
+    ) -> None:
+        self.event_type = wire["event_type"]  # type: ignore[misc]
+        self.wire = wire
+        self.shape = shape
+        self.values = values
+        self.shared = shared
+
+    def params(self) -> dict[str, Any]:
+        """A copy of the wire ``event_params`` object."""
+        params: dict[str, Any] = to_wire(self.wire["event_params"])
+        return params
+
+    def to_dict(self) -> dict[str, Any]:
+        """A copy of the wire object, nested values included."""
+        wire: dict[str, Any] = to_wire(self.wire)
+        return wire
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not WireEvent:
+            return NotImplemented
+        return self.wire == other.wire
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"WireEvent({self.wire!r})"
+
+
+def wire_object(event: AnalyticsEvent) -> dict[str, Any]:
+    """The event's wire object, to be read and not changed: a :class:`WireEvent`'s own
+    dict, or a typed event's ``to_dict()``."""
+    if type(event) is WireEvent:
+        return event.wire
+    return event.to_dict()
+
+
+_SHAPES_LIMIT = 64
+_shapes: dict[tuple[tuple[str, ...], tuple[str, ...]], WireShape] = {}
+
+
+def wire_shape(top: tuple[str, ...], params: tuple[str, ...]) -> WireShape:
+    """The interned shape with these keys; ``TypeError`` when a key is not a Python
+    identifier, is both at the top level and in ``event_params``, or when this would be
+    one shape more than the 64 kept (each is a plan the encoders keep)."""
+    key = (top, params)
+    shape = _shapes.get(key)
+    if shape is not None:
+        return shape
+    for name in (*top, *params):
+        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
+            raise TypeError(f"key {name!r} is not a Python identifier")
+    if len(set(top) | set(params)) != len(top) + len(params):
+        raise TypeError("a key is both at the top level and in event_params")
+    if len(_shapes) >= _SHAPES_LIMIT:
+        raise TypeError(f"more than {_SHAPES_LIMIT} different event shapes")
+    shape = _shapes[key] = WireShape(top, params)
+    return shape
+
+
+def wire_event(wire: Any) -> WireEvent:
+    """``wire`` as a :class:`WireEvent`; ``TypeError`` when it is not a dict with a string
+    ``event_type`` and an ``event_params`` dict whose keys make a shape (see
+    :func:`wire_shape`)."""
+    if type(wire) is not dict:
+        raise TypeError(f"{type(wire).__name__} is not a dict")
+    params = wire.get("event_params")
+    if type(wire.get("event_type")) is not str or type(params) is not dict:
+        raise TypeError("a dict without a string event_type and an event_params dict")
+    top = tuple(key for key in wire if key not in ("event_type", "event_params"))
+    for key in top:
+        if type(key) is not str:
+            raise TypeError(f"key {key!r} is not a string")
+    names = tuple(params)
+    for key in names:
+        if type(key) is not str:
+            raise TypeError(f"key {key!r} is not a string")
+    shape = wire_shape(top, names)
+    return WireEvent(wire, shape, [*(wire[key] for key in top), *params.values()])

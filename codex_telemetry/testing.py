@@ -27,7 +27,7 @@ from codex_telemetry import _client, _setup
 from codex_telemetry._client import Telemetry
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._settings import TelemetrySettings, load_settings
-from codex_telemetry.events import AnalyticsEvent
+from codex_telemetry.events import AnalyticsEvent, WireEvent
 
 __all__ = ["EventCapture", "InMemorySink", "capture_events"]
 
@@ -48,8 +48,9 @@ class InMemorySink:
         """Counts every event as exported; read by the client's ``stats()``."""
 
     def export(self, events: Sequence[AnalyticsEvent], timestamp_ns: int) -> None:
-        """Keep ``events``."""
-        self._events.extend(events)
+        """Keep ``events``; what ``before_send`` returned is kept as the typed event it
+        still is (a :class:`~codex_telemetry.events.WireEvent` when it was reshaped)."""
+        self._events.extend([_typed(event) for event in events])
         self._timestamps.extend([timestamp_ns] * len(events))
         self.delivery.exported.add(len(events))
 
@@ -79,6 +80,17 @@ class InMemorySink:
         """Forget every event delivered so far."""
         self._events.clear()
         self._timestamps.clear()
+
+
+def _typed(event: AnalyticsEvent) -> AnalyticsEvent:
+    if type(event) is not WireEvent:
+        return event
+    from codex_telemetry._spool import event_from_wire  # noqa: PLC0415
+
+    try:
+        return event_from_wire(event.to_dict())
+    except ValueError:
+        return event
 
 
 class _CaptureSettings(TelemetrySettings):

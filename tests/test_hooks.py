@@ -15,7 +15,19 @@ from typing import Any, Literal
 import pytest
 
 import codex_telemetry
-from codex_telemetry import _client
+from benchmarks import _workload
+from codex_telemetry import _client, _spool
+from codex_telemetry._client import Telemetry
+from codex_telemetry._export._codex_backend import encode_events
+from codex_telemetry._export._console import format_event
+from codex_telemetry._export._file import event_line
+from codex_telemetry._export._json import JsonRecordWriter
+from codex_telemetry._export._wire import RecordWriter
+from codex_telemetry._hooks import EventHooks
+from codex_telemetry._internal_errors import InternalErrors
+from codex_telemetry._settings import load_settings
+from codex_telemetry._spool import SpooledEvent
+from codex_telemetry.events import AnalyticsEvent, WireEvent
 from codex_telemetry.facts import (
     ClientInfo,
     HookRun,
@@ -30,7 +42,7 @@ from codex_telemetry.facts import (
     TrackingContext,
 )
 from codex_telemetry.testing import capture_events
-from tests.otlp_receiver import HttpReceiver, plain_records
+from tests.otlp_receiver import HttpReceiver, HttpReply, plain_records
 from tests.test_export_codex_backend import Backend
 
 RUNTIME = RuntimeMetadata("0.1.0", "linux", "12.0.0", "x86_64")
@@ -407,3 +419,194 @@ def test_the_otlp_encoders_send_a_changed_shape_and_nested_value(
     expected["runtime"] = {**expected["runtime"], "runtime_os_version": None}
     expected["team"] = "blue"
     assert (record.event_name, record.attributes) == ("codex_thread_initialized", expected)
+
+
+# --- what arrives: exactly what the hook returned, or, unchanged, what no hook sends -------
+
+
+def reshape_and_redact(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Drops hook runs; redacts a nested value, removes a key and adds one to threads."""
+    if event["event_type"] == "codex_hook_run":
+        return None
+    if event["event_type"] == "codex_thread_initialized":
+        return reshape_and_redact_runtime(event)
+    return event
+
+
+THREAD_RESHAPED: dict[str, Any] = {
+    "event_type": "codex_thread_initialized",
+    "event_params": {
+        "thread_id": "thread-1",
+        "app_server_client": {
+            "product_client_id": "codex-tui",
+            "client_name": "codex-tui",
+            "client_version": "1.0.0",
+            "rpc_transport": "stdio",
+            "experimental_api_enabled": None,
+        },
+        "runtime": {
+            "codex_rs_version": "0.1.0",
+            "runtime_os": "linux",
+            "runtime_os_version": None,
+            "runtime_arch": "x86_64",
+        },
+        "model": "gpt-5",
+        "ephemeral": False,
+        "thread_source": "user",
+        "initialization_mode": "new",
+        "subagent_source": None,
+        "parent_thread_id": None,
+        "team": "blue",
+    },
+}
+
+
+@pytest.mark.usefixtures("no_default_client")
+def test_the_file_holds_what_before_send_returned(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "events.jsonl"
+    telemetry = codex_telemetry.init(
+        exporter="file", file__path=path, general_analytics=True, before_send=reshape_and_redact
+    )
+    report_session()
+    assert telemetry.shutdown(10)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [next(iter(line)) for line in lines] == ["timestamp", "timestamp"]
+    assert [{k: v for k, v in line.items() if k != "timestamp"} for line in lines] == [
+        THREAD_RESHAPED,
+        SKILL,
+    ]
+
+
+@pytest.mark.usefixtures("no_default_client")
+def test_the_console_shows_what_before_send_returned(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    telemetry = codex_telemetry.init(
+        exporter="console", general_analytics=True, before_send=reshape_and_redact
+    )
+    report_session()
+    assert telemetry.shutdown(10)
+    lines = capsys.readouterr().err.splitlines()
+    shown = [(line.split(" ", 2)[0], json.loads(line.split(" ", 2)[2])) for line in lines]
+    assert shown == [
+        ("codex_thread_initialized", THREAD_RESHAPED["event_params"]),
+        (
+            "skill_invocation",
+            {"skill_id": SKILL["skill_id"], "skill_name": "doc", **SKILL["event_params"]},
+        ),
+    ]
+
+
+def test_a_reshaped_event_spooled_then_replayed_arrives_as_returned(tmp_path: Path) -> None:
+    settings: dict[str, Any] = {
+        "general_analytics": True,
+        "spool__directory": tmp_path / "spool",
+        "before_send": reshape_and_redact,
+        "event_types__include": ["codex_thread_initialized"],
+    }
+    # The collector is down for the first process: the event stays in the spool.
+    with HttpReceiver(default=HttpReply(status=503)) as down:
+        port = down.port
+        first = Telemetry(load_settings(otlp__endpoint=down.url(), **settings))
+        for fact in (initialize(), thread_started()):
+            first.track_fact(fact)
+        assert first.shutdown(0.5) is False
+    assert first.stats().events_kept == 1
+    [segment] = (tmp_path / "spool").rglob("*.jsonl")
+    [line] = segment.read_text().splitlines()
+    assert json.loads(line)["event"] == THREAD_RESHAPED
+    # The next process sends it, without running the hook again.
+    with HttpReceiver(port=port) as up:
+        second = Telemetry(load_settings(otlp__endpoint=up.url(), **settings))
+        assert second.flush(30)
+        assert second.shutdown(5)
+    assert second.stats().events_replayed == 1
+    records = [record for received in up.received for record in plain_records(received)]
+    assert [(record.event_name, record.attributes) for record in records] == [
+        ("codex_thread_initialized", THREAD_RESHAPED["event_params"])
+    ]
+
+
+def _workload_events() -> list[AnalyticsEvent]:
+    workload = _workload.Workload()
+    reducer = _workload.new_reducer()
+    facts = [*_workload.setup_facts(workload), *_workload.turn_facts(workload, 40)]
+    facts += [initialize(), thread_started(), hook_run(), skill_invoked()]
+    events = [event for fact in facts for event in reducer.ingest(fact)]
+    first_of_each = {event.event_type: event for event in reversed(events)}
+    return [first_of_each[kind] for kind in sorted(first_of_each)]
+
+
+WORKLOAD_EVENTS = _workload_events()
+
+
+@pytest.mark.parametrize("event", WORKLOAD_EVENTS, ids=lambda event: event.event_type)
+def test_an_unchanged_event_is_sent_byte_for_byte_as_without_a_hook(
+    event: AnalyticsEvent,
+) -> None:
+    hooks = EventHooks(
+        before_send=lambda wire: wire, include=None, exclude=frozenset(), errors=InternalErrors()
+    )
+    [hooked] = hooks.apply([event])
+    assert type(hooked) is WireEvent
+    assert hooked.wire == event.to_dict()
+    timestamp = 1_795_580_000_123_456_789
+
+    def sent(item: AnalyticsEvent) -> list[bytes]:
+        protobuf = RecordWriter(b"\n\x0b", b"\n\x04test").request([(item, timestamp)])
+        otlp_json = JsonRecordWriter([("service.name", "x")], "test", "1").request(
+            [(item, timestamp)]
+        )
+        return [
+            protobuf.SerializeToString(),
+            otlp_json,
+            _spool._encode_event(item).encode(),
+            event_line(item, timestamp).encode(),
+            format_event(item, timestamp).encode(),
+            encode_events([item]),
+        ]
+
+    assert sent(hooked) == sent(event)
+    # ... and once read back from the spool, as the next process sends it.
+    replayed = SpooledEvent(timestamp, json.loads(_spool._encode_event(hooked))).to_event()
+    assert type(replayed) is type(event)
+    assert sent(replayed) == sent(event)
+
+
+def test_a_nested_value_replaced_by_an_equal_one_of_another_type_is_sent_as_returned() -> None:
+    [event] = [e for e in WORKLOAD_EVENTS if e.event_type == "codex_turn_event"]
+    assert event.to_dict()["event_params"]["app_server_client"]["experimental_api_enabled"] is False
+
+    def zero(wire: dict[str, Any]) -> dict[str, Any]:
+        wire["event_params"]["app_server_client"]["experimental_api_enabled"] = 0
+        return wire
+
+    hooks = EventHooks(before_send=zero, include=None, exclude=frozenset(), errors=InternalErrors())
+    [hooked] = hooks.apply([event])
+    line = json.loads(_spool._encode_event(hooked))
+    assert line["event_params"]["app_server_client"] == {
+        "product_client_id": "codex_vscode",
+        "client_name": "codex_vscode",
+        "client_version": "1.4.2",
+        "rpc_transport": "stdio",
+        "experimental_api_enabled": 0,
+    }
+    assert type(line["event_params"]["app_server_client"]["experimental_api_enabled"]) is int
+    [record] = (
+        RecordWriter(b"", b"")
+        .request([(hooked, 1)])
+        .message()
+        .resource_logs[0]
+        .scope_logs[0]
+        .log_records
+    )
+    [client] = [kv.value for kv in record.attributes if kv.key == "app_server_client"]
+    [enabled] = [
+        kv.value for kv in client.kvlist_value.values if kv.key == "experimental_api_enabled"
+    ]
+    assert enabled.WhichOneof("value") == "int_value"
+    assert enabled.int_value == 0

@@ -27,12 +27,12 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._retry import IN_FLIGHT_AT_EXIT, StopSignal
 from codex_telemetry._internal_errors import log_internal_error
-from codex_telemetry.events import AnalyticsEvent
+from codex_telemetry.events import AnalyticsEvent, WireEvent
 
 __all__ = [
     "MAX_BATCH_BYTES",
@@ -67,11 +67,17 @@ _SCALARS = frozenset({int, float, bool, type(None)})
 _getters: dict[type, Callable[[object], tuple[object, ...]] | None] = {}
 
 
+def _wire_values(event: object) -> tuple[object, ...]:
+    return tuple(cast(WireEvent, event).values)
+
+
 def _getter(kind: type, value: object) -> Callable[[object], tuple[object, ...]] | None:
     if kind in _getters:
         return _getters[kind]
-    getter = None
-    if dataclasses.is_dataclass(value):
+    getter: Callable[[object], tuple[object, ...]] | None = None
+    if kind is WireEvent:  # what before_send returned: its values
+        getter = _wire_values
+    elif dataclasses.is_dataclass(value):
         names = [field.name for field in dataclasses.fields(value)]
         if names:
             many = operator.attrgetter(*names)

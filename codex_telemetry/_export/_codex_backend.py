@@ -11,7 +11,7 @@ from codex_telemetry._export._http import HttpTransport
 from codex_telemetry._export._retry import RetryPolicy, StopSignal
 from codex_telemetry._export._transport import TransportSender
 from codex_telemetry._version import __version__
-from codex_telemetry.events import AnalyticsEvent
+from codex_telemetry.events import AnalyticsEvent, wire_object
 
 __all__ = ["EVENTS_PATH", "CodexBackendSink", "encode_events"]
 
@@ -22,7 +22,7 @@ EVENTS_PATH = "/codex/analytics-events/events"
 def encode_events(events: Sequence[AnalyticsEvent]) -> bytes:
     """The request body: ``{"events": [<wire event>, ...]}``."""
     return json.dumps(
-        {"events": [event.to_dict() for event in events]},
+        {"events": [wire_object(event) for event in events]},
         ensure_ascii=False,
         separators=(",", ":"),
     ).encode("utf-8")

@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 
-from codex_telemetry.events import AnalyticsEvent
+from codex_telemetry.events import AnalyticsEvent, WireEvent
 
 __all__ = [
     "SEVERITY_NUMBER_INFO",
@@ -40,6 +40,9 @@ def event_attributes(event: AnalyticsEvent) -> dict[str, Any]:
     Used when the records go to a ``LoggerProvider`` the host program configured, whose
     exporters encode the attributes themselves.
     """
+    if type(event) is WireEvent:  # what before_send returned, its own values
+        wire = event.wire
+        return {**{name: wire[name] for name in event.shape.top}, **wire["event_params"]}
     attributes: dict[str, Any] = {name: getattr(event, name) for name in event.top_level_fields}
     attributes.update(event.params())
     return attributes

@@ -24,7 +24,7 @@ from codex_telemetry._export._batching import BatchingSink, InFlight
 from codex_telemetry._export._retry import StopSignal
 from codex_telemetry._export._transport import ENCODING_ERRORS
 from codex_telemetry._settings import file_kind
-from codex_telemetry.events import AnalyticsEvent
+from codex_telemetry.events import AnalyticsEvent, wire_object
 
 __all__ = ["TIMESTAMP_KEY", "FileSink", "event_line", "timestamp_text"]
 
@@ -61,7 +61,7 @@ def timestamp_text(timestamp_ns: int) -> str:
 def event_line(event: AnalyticsEvent, timestamp_ns: int) -> str:
     """One JSON Lines line (without the newline): ``timestamp`` (when the event was
     produced), then the event's exact wire object, whose own keys are left as they are."""
-    line = {TIMESTAMP_KEY: timestamp_text(timestamp_ns), **event.to_dict()}
+    line = {TIMESTAMP_KEY: timestamp_text(timestamp_ns), **wire_object(event)}
     return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
 
 

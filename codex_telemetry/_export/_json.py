@@ -29,7 +29,7 @@ from codex_telemetry._export._encoding import (
     RecordFields,
     RecordGroup,
 )
-from codex_telemetry.events import AnalyticsEvent
+from codex_telemetry.events import AnalyticsEvent, WireEvent
 
 __all__ = ["JsonRecordWriter", "any_value_json", "group_request_json", "key_value_json"]
 
@@ -224,9 +224,14 @@ class JsonRecordWriter:
 
     def record(self, event: AnalyticsEvent, timestamp_ns: int) -> str:
         """One ``LogRecord`` object: INFO, no body, the event's attributes and name."""
-        names, tail = self._plan(type(event))
         time = '"' + str(timestamp_ns) + '"'
-        attributes = ",".join(key_value_json(name, getattr(event, name)) for name in names)
+        if type(event) is WireEvent:  # what before_send returned: its keys, in order
+            tail = ',"eventName":' + _string(event.event_type) + "}"
+            pairs = zip(event.shape.names, event.values, strict=True)
+            attributes = ",".join(key_value_json(name, value) for name, value in pairs)
+        else:
+            names, tail = self._plan(type(event))
+            attributes = ",".join(key_value_json(name, getattr(event, name)) for name in names)
         return (
             '{"timeUnixNano":'
             + time

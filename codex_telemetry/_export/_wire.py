@@ -25,7 +25,7 @@ from codex_telemetry._export._encoding import (
     RecordFields,
     RecordGroup,
 )
-from codex_telemetry.events import AnalyticsEvent, AppServerClient
+from codex_telemetry.events import AnalyticsEvent, AppServerClient, WireEvent, WireShape
 from codex_telemetry.facts import RuntimeMetadata
 
 __all__ = [
@@ -267,6 +267,8 @@ class RecordWriter:
         )
         self._scope_tail = _field(b"\x1a", scope_schema_url.encode()) if scope_schema_url else b""
         self._plans: dict[type, tuple[tuple[_Attribute, ...], bytes]] = {}
+        self._shapes: dict[WireShape, tuple[_Attribute, ...]] = {}
+        self._event_names: dict[str, bytes] = {}
 
     def _plan(self, cls: type[AnalyticsEvent]) -> tuple[tuple[_Attribute, ...], bytes]:
         plan = self._plans.get(cls)
@@ -278,8 +280,24 @@ class RecordWriter:
             self._plans[cls] = plan
         return plan
 
+    def _shape_plan(self, shape: WireShape) -> tuple[_Attribute, ...]:
+        attributes = self._shapes.get(shape)
+        if attributes is None:
+            attributes = self._shapes[shape] = tuple(_Attribute(name) for name in shape.names)
+        return attributes
+
+    def _event_name(self, event_type: str) -> bytes:
+        name = self._event_names.get(event_type)
+        if name is None:
+            if len(self._event_names) >= _VALUES_PER_NAME:
+                self._event_names.clear()
+            name = self._event_names[event_type] = _field(b"\x62", event_type.encode())
+        return name
+
     def record(self, event: AnalyticsEvent, timestamp_ns: int) -> bytes:
         """One ``LogRecord`` message: INFO, empty body, the event's attributes and name."""
+        if type(event) is WireEvent:
+            return self._wire_record(event, timestamp_ns)
         attributes, event_name = self._plan(type(event))
         time_bytes = _pack_fixed64(timestamp_ns)
         parts = [b"\x09", time_bytes, _AFTER_TIME]
@@ -304,6 +322,36 @@ class RecordWriter:
         parts.append(b"\x59")
         parts.append(time_bytes)
         parts.append(event_name)
+        return b"".join(parts)
+
+    def _wire_record(self, event: WireEvent, timestamp_ns: int) -> bytes:
+        """:meth:`record` of what ``before_send`` returned: the values of its keys, in order."""
+        attributes = self._shapes.get(event.shape) or self._shape_plan(event.shape)
+        time_bytes = _pack_fixed64(timestamp_ns)
+        parts = [b"\x09", time_bytes, _AFTER_TIME]
+        append = parts.append
+        shared = event.shared or {}
+        for attribute, value in zip(attributes, event.values, strict=True):
+            kind = type(value)
+            if kind is str:
+                encoded = attribute.strings.get(value)
+                append(encoded if encoded is not None else attribute.string(value))
+            elif value is None:
+                append(attribute.none)
+            elif kind is int:
+                encoded = attribute.integers.get(value)
+                append(encoded if encoded is not None else attribute.integer(value))
+            elif kind is bool:
+                append(attribute.true if value else attribute.false)
+            elif kind is dict and id(value) in shared:  # as the SDK made it: the event's own
+                append(attribute.shared_object(shared[id(value)]))
+            elif kind in _SHARED_TYPES:
+                append(attribute.shared_object(value))
+            else:
+                append(attribute.encode(value))
+        parts.append(b"\x59")
+        parts.append(time_bytes)
+        parts.append(self._event_names.get(event.event_type) or self._event_name(event.event_type))
         return b"".join(parts)
 
     def request(self, events: Sequence[tuple[AnalyticsEvent, int]]) -> EncodedRequest:
