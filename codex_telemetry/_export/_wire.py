@@ -13,8 +13,9 @@ the same records (the tests decode it with the official classes and compare).
 from __future__ import annotations
 
 import dataclasses
+import operator
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -245,6 +246,11 @@ class EncodedRequest:
         return ExportLogsServiceRequest.FromString(self._body)
 
 
+# Per event class: its attributes in order, a function returning all of an event's values
+# in that order, and the record's ``event_name`` field.
+_Plan = tuple[tuple["_Attribute", ...], Callable[[Any], tuple[Any, ...]], bytes]
+
+
 class RecordWriter:
     """Writes batches of events as one OTLP export request (one resource, one scope).
 
@@ -266,17 +272,25 @@ class RecordWriter:
             _field(b"\x1a", resource_schema_url.encode()) if resource_schema_url else b""
         )
         self._scope_tail = _field(b"\x1a", scope_schema_url.encode()) if scope_schema_url else b""
-        self._plans: dict[type, tuple[tuple[_Attribute, ...], bytes]] = {}
+        self._plans: dict[type, _Plan] = {}
         self._shapes: dict[WireShape, tuple[_Attribute, ...]] = {}
         self._event_names: dict[str, bytes] = {}
 
-    def _plan(self, cls: type[AnalyticsEvent]) -> tuple[tuple[_Attribute, ...], bytes]:
+    def _plan(self, cls: type[AnalyticsEvent]) -> _Plan:
         plan = self._plans.get(cls)
         if plan is None:
             top = cls.top_level_fields
             params = [f.name for f in dataclasses.fields(cls) if f.name not in top]  # type: ignore[arg-type]
-            attributes = tuple(_Attribute(name) for name in (*top, *params))
-            plan = (attributes, _field(b"\x62", cls.event_type.encode()))
+            names = (*top, *params)
+            attributes = tuple(_Attribute(name) for name in names)
+            # Every value of an event in one call: attrgetter of several names returns a
+            # tuple, of one name the value itself.
+            values = (
+                operator.attrgetter(*names)
+                if len(names) > 1
+                else (lambda event: tuple(getattr(event, name) for name in names))
+            )
+            plan = (attributes, values, _field(b"\x62", cls.event_type.encode()))
             self._plans[cls] = plan
         return plan
 
@@ -298,12 +312,11 @@ class RecordWriter:
         """One ``LogRecord`` message: INFO, empty body, the event's attributes and name."""
         if type(event) is WireEvent:
             return self._wire_record(event, timestamp_ns)
-        attributes, event_name = self._plan(type(event))
+        attributes, values, event_name = self._plans.get(type(event)) or self._plan(type(event))
         time_bytes = _pack_fixed64(timestamp_ns)
         parts = [b"\x09", time_bytes, _AFTER_TIME]
         append = parts.append
-        for attribute in attributes:
-            value = getattr(event, attribute.name)
+        for attribute, value in zip(attributes, values(event), strict=True):
             kind = type(value)
             if kind is str:
                 encoded = attribute.strings.get(value)
