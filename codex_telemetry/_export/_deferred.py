@@ -167,7 +167,11 @@ class DeferredSink:
 
     def _make_on_timer(self) -> None:
         with self._errors.in_charge():
-            self._make()
+            sink = self._make()
+            if sink is not None:
+                # The first batch is due now, not an interval after the hand-over: ask
+                # for it without waiting (the sink's own worker sends it).
+                sink.force_flush(0.0)
 
     def _make(self, deadline: float | None = None) -> EventSink | None:
         """Make the real sink (once; a concurrent call waits for it, until ``deadline``)
