@@ -62,8 +62,8 @@ def test_nothing_is_made_until_events_wait_and_a_flush_asks() -> None:
 
     deferred.export([_event(1), _event(2)], 10)
     deferred.export([_event(3)], 20)
+    assert deferred.has_room(97)  # what is left of the queue's 100
     assert maker.calls == 0
-    assert deferred.has_room(97) and not deferred.has_room(98)
 
     assert deferred.force_flush(1.0) is True
     assert maker.calls == 1
@@ -73,6 +73,15 @@ def test_nothing_is_made_until_events_wait_and_a_flush_asks() -> None:
     assert maker.sink.events[-1] == _event(4)
     assert deferred.made is maker.sink
     assert deferred.shutdown(1.0) is True
+    assert maker.calls == 1
+
+
+def test_more_events_than_the_queue_holds_make_the_sink_which_answers_for_room() -> None:
+    maker = _Maker()
+    deferred = _deferred(maker)  # a queue of 100
+    assert deferred.capacity == 100
+    assert deferred.has_room(100) and maker.calls == 0
+    assert deferred.has_room(101)  # the in-memory sink always has room
     assert maker.calls == 1
 
 

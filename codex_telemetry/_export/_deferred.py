@@ -82,13 +82,26 @@ class DeferredSink:
 
     # --- the worker's side ------------------------------------------------------------
 
+    @property
+    def capacity(self) -> int:
+        """The most events the real sink's queue holds (this one's bound until it is made)."""
+        sink = self._sink
+        capacity = getattr(sink, "capacity", None) if sink is not None else None
+        return capacity if isinstance(capacity, int) else self._max_queue_size
+
     def has_room(self, count: int) -> bool:
         """True when ``count`` more events fit: in the real sink's queue once it is made,
-        within its queue's bound until then."""
+        within its queue's bound until then (more than that is a batch due now: the real
+        sink is made, and answers)."""
         sink = self._sink
-        if sink is not None:
-            return bool(sink.has_room(count))  # type: ignore[attr-defined]
-        return self._failed or self._pending_count + count <= self._max_queue_size
+        if sink is None:
+            if self._failed or self._pending_count + count <= self._max_queue_size:
+                return True
+            sink = self._make()
+            if sink is None:
+                return True  # counted, not kept waiting: see export
+        has_room = getattr(sink, "has_room", None)
+        return True if has_room is None else bool(has_room(count))
 
     def make_durable(self, acknowledge: Callable[[int], None]) -> bool:
         """Acknowledge settled batches to the spool: the real sink will, once made (the
