@@ -8,7 +8,8 @@ OpenTelemetry SDK (logs SDK + OTLP/HTTP log exporter). A peer that is not instal
 reported as such (``pip install -e '.[bench]'`` installs them).
 
 Each initialisation reads its configuration from the environment and points at a closed
-loopback port, so nothing leaves the machine. The first events are timed inside a
+loopback port, so nothing leaves the machine. Every run has a fresh HOME: no run finds
+what another left in the durable spool. The first events are timed inside a
 process (``python -m benchmarks._startup first SIDE``): after import and init, each fact
 type's first fact, built and tracked, and each peer's first event.
 """
@@ -162,32 +163,39 @@ def _run(command: list[str], env: dict[str, str], cwd: str) -> tuple[float, floa
     return wall, cpu, done.stdout
 
 
+def _run_at_home(command: list[str], side: str, port: int) -> tuple[float, float | None, str]:
+    """:func:`_run` in a HOME of its own: a run that leaves events in the durable spool
+    (a first-events run ends with ``os._exit``) must not hand the next one a backlog to
+    deliver, which would then measure that delivery instead of its statement."""
+    with tempfile.TemporaryDirectory(prefix="codex-telemetry-startup-") as home:
+        return _run(command, environment(home, port, side), home)
+
+
 def measure(samples: int, say: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
-    """Every statement and every side's first events, ``samples`` rounds, interleaved."""
+    """Every statement and every side's first events, ``samples`` rounds, interleaved;
+    every run in a fresh HOME."""
     sides = ["python", *PEERS]
     present = {side: installed(side) for side in sides}
     statements = {key: code for key, code in STATEMENTS.items() if present[key[0]]}
     timings: dict[str, dict[str, dict[str, list[float]]]] = {}
     first: dict[str, list[dict[str, Any]]] = {side: [] for side in PEERS if present[side]}
-    with tempfile.TemporaryDirectory(prefix="codex-telemetry-startup-") as home:
-        port = _closed_port()
-        envs = {side: environment(home, port, side) for side in sides}
-        python = [sys.executable, "-c"]
-        first_command = [sys.executable, "-m", "benchmarks._startup", "first"]
-        # Warm-up: bytecode compiled, files in the page cache.
-        for (side, _), code in statements.items():
-            _run([*python, code], envs[side], home)
-        for round_number in range(samples):
-            say(f"start-up round {round_number + 1}/{samples}")
-            for (side, step), code in statements.items():
-                wall, cpu, _ = _run([*python, code], envs[side], home)
-                figures = timings.setdefault(side, {}).setdefault(step, {"wall": [], "cpu": []})
-                figures["wall"].append(wall)
-                if cpu is not None:
-                    figures["cpu"].append(cpu)
-            for side, runs in first.items():
-                _, _, out = _run([*first_command, side], envs[side], home)
-                runs.append(json.loads(out.strip().splitlines()[-1]))
+    port = _closed_port()
+    python = [sys.executable, "-c"]
+    first_command = [sys.executable, "-m", "benchmarks._startup", "first"]
+    # Warm-up: bytecode compiled, files in the page cache.
+    for (side, _), code in statements.items():
+        _run_at_home([*python, code], side, port)
+    for round_number in range(samples):
+        say(f"start-up round {round_number + 1}/{samples}")
+        for (side, step), code in statements.items():
+            wall, cpu, _ = _run_at_home([*python, code], side, port)
+            figures = timings.setdefault(side, {}).setdefault(step, {"wall": [], "cpu": []})
+            figures["wall"].append(wall)
+            if cpu is not None:
+                figures["cpu"].append(cpu)
+        for side, runs in first.items():
+            _, _, out = _run_at_home([*first_command, side], side, port)
+            runs.append(json.loads(out.strip().splitlines()[-1]))
     return {
         "samples": samples,
         "installed": present,

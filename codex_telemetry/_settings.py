@@ -305,7 +305,7 @@ class OTLPSettings(BaseModel):
     ``OTEL_EXPORTER_OTLP_<NAME>``, when ``CODEX_TELEMETRY_OTLP__<NAME>`` is not set.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     protocol: Literal["grpc", "http/protobuf", "http/json"] = "http/protobuf"
     """``CODEX_TELEMETRY_OTLP__PROTOCOL``; default ``http/protobuf``."""
@@ -394,7 +394,7 @@ class OTLPSettings(BaseModel):
 class FileSettings(BaseModel):
     """The JSON Lines sink (``exporter="file"``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: Path | None = None
     """``CODEX_TELEMETRY_FILE__PATH``: the file events are appended to, one per line.
@@ -421,7 +421,7 @@ class FileSettings(BaseModel):
 class CodexBackendSettings(BaseModel):
     """The Codex analytics backend sink (``exporter="codex_backend"``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     base_url: str = "https://chatgpt.com/backend-api"
     """``CODEX_TELEMETRY_CODEX_BACKEND__BASE_URL``; default
@@ -460,7 +460,7 @@ class CodexBackendSettings(BaseModel):
 class SpoolSettings(BaseModel):
     """The durable spool: events not yet delivered, kept on disk for the next run."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool | None = None
     """``CODEX_TELEMETRY_SPOOL__ENABLED``; None (default): on for the ``otlp`` and
@@ -482,7 +482,7 @@ class SpoolSettings(BaseModel):
 class ReducerSettings(BaseModel):
     """Bounds on the reducer's state; None keeps the reducer's own default."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_connections: PositiveInt | None = None
     """``CODEX_TELEMETRY_REDUCER__MAX_CONNECTIONS``: connections remembered."""
@@ -541,7 +541,7 @@ def _check_event_types(value: frozenset[str] | None) -> frozenset[str] | None:
 class EventTypeSettings(BaseModel):
     """Which event types are sent (the others are dropped before any sink sees them)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     include: Annotated[frozenset[str] | None, NoDecode] = None
     """``CODEX_TELEMETRY_EVENT_TYPES__INCLUDE``: only these event types are sent (a JSON
@@ -568,8 +568,9 @@ class TelemetrySettings(BaseSettings):
     and its field (``CODEX_TELEMETRY_OTLP__ENDPOINT``); a ``.env`` file in the working
     directory is read too. Built directly, a bad value raises pydantic's
     ``ValidationError``; ``init()`` raises :class:`ConfigurationError` instead, and also
-    checks that the chosen exporter has what it needs. Each field's description (its
-    docstring) names its variable.
+    checks that the chosen exporter has what it needs. Each field's docstring names its
+    variable; it is not copied into the field's ``description`` (pydantic would read this
+    module's source for that on every import).
     """
 
     model_config = SettingsConfigDict(
@@ -581,7 +582,6 @@ class TelemetrySettings(BaseSettings):
         env_ignore_empty=True,
         extra="forbid",
         frozen=True,
-        use_attribute_docstrings=True,
     )
 
     # Set to False by codex_telemetry.testing: captured tests must not depend on the shell.

@@ -28,6 +28,7 @@ __all__ = [
     "default_sink_factory",
     "event_hooks",
     "has_spooled_events",
+    "import_worker_modules",
     "instrument",
     "sink_error",
     "spool_plan",
@@ -46,12 +47,13 @@ def _configuration_error(problems: list[str]) -> ConfigurationError:
 def default_sink_factory(
     settings: TelemetrySettings, logger_provider: LoggerProvider | None
 ) -> Callable[[DeliveryCounters], EventSink]:
-    """Makes the sink ``settings.exporter`` names, reporting through the given counters."""
+    """Makes the sink ``settings.exporter`` names, reporting through the given counters;
+    a network sink is made when its first batch is due (``create_deferred_sink``)."""
 
     def create(delivery: DeliveryCounters) -> EventSink:
-        from codex_telemetry._export._factory import create_sink  # noqa: PLC0415
+        from codex_telemetry._export._factory import create_deferred_sink  # noqa: PLC0415
 
-        return create_sink(settings, delivery, logger_provider)
+        return create_deferred_sink(settings, delivery, logger_provider)
 
     return create
 
@@ -93,6 +95,13 @@ def default_reducer_factory(settings: TelemetrySettings) -> Callable[[], Analyti
         )
 
     return create
+
+
+def import_worker_modules() -> None:
+    """Import, on the caller's thread, what the worker needs once it starts and its sink
+    does not import (the fact queue's size estimates): a thread executing module code
+    holds the GIL for stretches that the caller's first facts would feel."""
+    import codex_telemetry._export._batching  # noqa: F401, PLC0415
 
 
 def event_hooks(settings: TelemetrySettings, errors: InternalErrors) -> EventHooks | None:

@@ -102,6 +102,7 @@ class Telemetry(Gate):
         delivery = self._new_delivery()
         errors = self._new_errors()
         if self._active:
+            _setup.import_worker_modules()
             if sink is not None:
                 sink_now = sink
                 delivery = delivery_of(sink)

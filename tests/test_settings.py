@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import itertools
 import logging
 import os
 import subprocess
@@ -350,19 +353,40 @@ def test_strict_defaults_to_running_under_pytest(monkeypatch: pytest.MonkeyPatch
     assert load_settings(strict=True).effective_strict() is True
 
 
+def _attribute_docstrings() -> dict[str, dict[str, str]]:
+    """Each class of the settings module: its attributes' docstrings, read from the
+    source (the models do not copy them into their fields' descriptions)."""
+    tree = ast.parse(Path(inspect.getfile(TelemetrySettings)).read_text(encoding="utf-8"))
+    documented: dict[str, dict[str, str]] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        docs = documented[node.name] = {}
+        for statement, following in itertools.pairwise(node.body):
+            if (
+                isinstance(statement, ast.AnnAssign)
+                and isinstance(statement.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                docs[statement.target.id] = following.value.value
+    return documented
+
+
 def _fields(
-    model: type[BaseModel], prefix: tuple[str, ...] = ()
+    model: type[BaseModel], documented: dict[str, dict[str, str]], prefix: tuple[str, ...] = ()
 ) -> Iterator[tuple[tuple[str, ...], str]]:
     for name, info in model.model_fields.items():
         annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            yield from _fields(annotation, (*prefix, name))
+            yield from _fields(annotation, documented, (*prefix, name))
         else:
-            yield (*prefix, name), info.description or ""
+            yield (*prefix, name), documented.get(model.__name__, {}).get(name, "")
 
 
 def test_every_setting_documents_its_variable() -> None:
-    fields = list(_fields(TelemetrySettings))
+    fields = list(_fields(TelemetrySettings, _attribute_docstrings()))
     assert len(fields) > 30
     for path, description in fields:
         variable = "CODEX_TELEMETRY_" + "__".join(part.upper() for part in path)

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 import codex_telemetry
+from tests.otlp_receiver import HttpReceiver, records_of
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -224,3 +225,32 @@ def test_an_unknown_name_is_still_an_attribute_error() -> None:
         _ = codex_telemetry.Telemetri  # type: ignore[attr-defined]
     with pytest.raises(ImportError):
         from codex_telemetry import Telemetri  # type: ignore[attr-defined]  # noqa: F401, PLC0415
+
+
+def test_init_leaves_the_otlp_sink_to_its_first_batch_which_exit_still_delivers(
+    tmp_path: Path,
+) -> None:
+    with HttpReceiver() as receiver:
+        result = run_child(
+            f"""
+            import json
+            import codex_telemetry
+            from codex_telemetry import facts
+            codex_telemetry.init(otlp__endpoint={receiver.url()!r})
+            after_init = loaded("requests", "google.protobuf", "codex_telemetry._export._otlp")
+            codex_telemetry.track_fact(
+                facts.HookRun(
+                    tracking=facts.TrackingContext("gpt-5", "thread-1", "turn-1"),
+                    hook_name="Stop",
+                    hook_source="user",
+                    status="completed",
+                )
+            )
+            print(json.dumps({{"after_init": after_init}}))
+            """,
+            tmp_path,
+        )
+        # The process exited at once: its exit made the sink and delivered the event.
+        names = [record.event_name for record in records_of(receiver.received)]
+    assert result == {"after_init": []}
+    assert names == ["codex_hook_run"]

@@ -12,11 +12,18 @@ from codex_telemetry._export._base import DeliveryCounters, EventSink
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk.resources import Resource
 
     from codex_telemetry._export._otlp import OTLPLogExporter
     from codex_telemetry._settings import TelemetrySettings
 
-__all__ = ["SpoolPlan", "create_sink", "has_spooled_events", "spool_plan"]
+__all__ = [
+    "SpoolPlan",
+    "create_deferred_sink",
+    "create_sink",
+    "has_spooled_events",
+    "spool_plan",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -28,24 +35,28 @@ def create_sink(
     settings: TelemetrySettings,
     delivery: DeliveryCounters,
     logger_provider: LoggerProvider | None = None,
+    *,
+    resource: Resource | None = None,
 ) -> EventSink:
     """Build the sink ``settings.exporter`` names, counting into ``delivery``.
 
     ``logger_provider`` (the host program's own) is used by the ``otlp`` exporter: events
-    are emitted into it instead of a provider of ours. ``none`` has no sink; asking for
-    it is a programming error.
+    are emitted into it instead of a provider of ours. ``resource``: the ``otlp`` sink's,
+    made already (else made here). ``none`` has no sink; asking for it is a programming
+    error.
     """
     # Imported here so that a program that never exports never loads gRPC or requests.
     kind = settings.exporter
     if kind == "otlp":
-        from codex_telemetry._export._otlp import OTLPSink, build_resource  # noqa: PLC0415
+        from codex_telemetry._export._otlp import OTLPSink  # noqa: PLC0415
+        from codex_telemetry._export._sdk import build_resource  # noqa: PLC0415
 
         if logger_provider is not None:
             return OTLPSink(delivery, logger_provider=logger_provider)
         return OTLPSink(
             delivery,
             exporter=_otlp_exporter(settings),
-            resource=build_resource(settings.service_name, settings.service_version),
+            resource=resource or build_resource(settings.service_name, settings.service_version),
             max_export_queue_size=settings.max_export_queue_size,
             export_batch_size=settings.export_batch_size,
             export_interval=settings.export_interval,
@@ -89,6 +100,55 @@ def create_sink(
             interval=settings.export_interval,
         )
     raise ValueError(f"exporter {kind!r} has no sink")
+
+
+def create_deferred_sink(
+    settings: TelemetrySettings,
+    delivery: DeliveryCounters,
+    logger_provider: LoggerProvider | None = None,
+) -> EventSink:
+    """:func:`create_sink`, but a network sink of our own (``otlp``, ``codex_backend``)
+    is made when its first batch is due (see
+    :class:`~codex_telemetry._export._deferred.DeferredSink`), so that ``init()`` does
+    not import what it sends with. What making it could refuse is checked now, and
+    raises as :func:`create_sink` would.
+    """
+    kind = settings.exporter
+    if kind not in ("otlp", "codex_backend") or logger_provider is not None:
+        # The host's provider has its own batching, and its SDK is imported already.
+        return create_sink(settings, delivery, logger_provider)
+    _check_network_sink(settings)
+    from codex_telemetry._export._deferred import DeferredSink  # noqa: PLC0415
+
+    resource = None
+    if kind == "otlp":
+        from codex_telemetry._export._sdk import build_resource  # noqa: PLC0415
+
+        # Now: the sink may be made at exit, when the resource no longer can.
+        resource = build_resource(settings.service_name, settings.service_version)
+    return DeferredSink(
+        lambda: create_sink(settings, delivery, resource=resource),
+        delivery,
+        max_queue_size=settings.max_export_queue_size,
+        batch_size=settings.export_batch_size,
+        interval=settings.export_interval,
+    )
+
+
+def _check_network_sink(settings: TelemetrySettings) -> None:
+    """Raise what making the ``otlp`` or ``codex_backend`` sink would raise for these
+    settings, without importing it."""
+    if settings.exporter == "codex_backend":
+        if settings.codex_backend.token is None:
+            raise ValueError("exporter 'codex_backend' needs codex_backend.token")
+        return
+    otlp = settings.otlp
+    otlp.headers_dict()
+    if otlp.protocol == "grpc":
+        # The gRPC transport reads its TLS files when it is made (OSError).
+        for path in (otlp.certificate, otlp.client_key, otlp.client_certificate):
+            if path is not None:
+                path.read_bytes()
 
 
 def _otlp_exporter(settings: TelemetrySettings) -> OTLPLogExporter:

@@ -52,6 +52,7 @@ from codex_telemetry._export._encoding import (
 from codex_telemetry._export._http import HttpTransport
 from codex_telemetry._export._json import JsonRecordWriter, group_request_json
 from codex_telemetry._export._retry import RetryPolicy, Settlement, StopSignal
+from codex_telemetry._export._sdk import build_resource
 from codex_telemetry._export._transport import Transport, TransportSender
 from codex_telemetry._export._wire import RecordWriter, group_request_bytes, resource_bytes
 from codex_telemetry._internal_errors import log_internal_error
@@ -75,14 +76,6 @@ INSTRUMENTATION_SCOPE = "codex_telemetry"
 _USER_AGENT = f"codex-telemetry/{__version__}"
 
 _Record = ReadableLogRecord | ReadWriteLogRecord
-
-
-def build_resource(service_name: str, service_version: str | None) -> Resource:
-    """The OTel resource of the records: service name and version, the SDK's
-    ``telemetry.sdk.*`` attributes, and ``OTEL_RESOURCE_ATTRIBUTES``."""
-    return Resource.create(
-        {"service.name": service_name, "service.version": service_version or __version__}
-    )
 
 
 class _EventLogRecord(APILogRecord):
