@@ -23,6 +23,7 @@ from codex_telemetry.events import (
     AnalyticsEvent,
     AppServerClient,
     WireEvent,
+    params_fields,
     to_wire,
     wire_event,
     wire_shape,
@@ -105,7 +106,7 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
     """
     top = cls.top_level_fields
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    params = tuple(f.name for f in fields if f.name not in top)
+    params = params_fields(cls)
     namespace: dict[str, Any] = {
         "T": cls.event_type,
         "P": to_wire,

@@ -57,7 +57,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal, cast
 
@@ -67,6 +67,8 @@ from codex_telemetry.events import (
     AppServerClient,
     WireEvent,
     WireShape,
+    field_names,
+    params_fields,
     to_wire,
     wire_event,
 )
@@ -223,7 +225,7 @@ def _plan(cls: type[AnalyticsEvent]) -> _Plan:
     plan = _plans.get(cls)
     if plan is None:
         top = cls.top_level_fields
-        params = [f.name for f in fields(cls) if f.name not in top]  # type: ignore[arg-type]
+        params = params_fields(cls)
         names = (*top, *params)
         texts: list[str] = []
         head = f'{{"event_type":{_encode_string(cls.event_type)}'
@@ -1289,7 +1291,7 @@ def event_from_wire(wire: Mapping[str, Any]) -> AnalyticsEvent:
             kind = _SHARED_FIELDS.get(name)
             value = given
             if kind is not None and type(given) is dict:
-                if tuple(given) != _field_names(kind):
+                if tuple(given) != field_names(kind):
                     raise TypeError(f"{name} does not hold the keys of a {kind.__name__}")
                 value = _shared_object(kind, given)
             elif name == "connector_ids" and type(given) is list:
@@ -1307,15 +1309,10 @@ _SHARED_FIELDS: Final[dict[str, type]] = {
 _keys: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(field.name for field in fields(cls))
-
-
 def _wire_keys(cls: type[AnalyticsEvent]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The keys of ``cls``'s wire object, in order: top level, and ``event_params``."""
     keys = _keys.get(cls)
     if keys is None:
         top = cls.top_level_fields
-        names = tuple(name for name in _field_names(cls) if name not in top)
-        keys = _keys[cls] = (("event_type", *top, "event_params"), names)
+        keys = _keys[cls] = (("event_type", *top, "event_params"), params_fields(cls))
     return keys

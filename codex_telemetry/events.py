@@ -41,14 +41,28 @@ __all__ = [
     "wire_shape",
 ]
 
-_field_names_by_type: dict[type, tuple[str, ...]] = {}
+_names_by_type: dict[type, tuple[str, ...]] = {}
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
-    names = _field_names_by_type.get(cls)
+def field_names(cls: type) -> tuple[str, ...]:
+    """The field names of dataclass ``cls``, in order (kept per class)."""
+    names = _names_by_type.get(cls)
     if names is None:
         names = tuple(f.name for f in dataclasses.fields(cls))
-        _field_names_by_type[cls] = names
+        _names_by_type[cls] = names
+    return names
+
+
+_params_by_type: dict[type, tuple[str, ...]] = {}
+
+
+def params_fields(cls: type[AnalyticsEvent]) -> tuple[str, ...]:
+    """The fields of event class ``cls`` that make its ``event_params``, in wire order:
+    every field but its ``top_level_fields``. With those, the layout each encoder writes."""
+    names = _params_by_type.get(cls)
+    if names is None:
+        top = cls.top_level_fields
+        names = _params_by_type[cls] = tuple(n for n in field_names(cls) if n not in top)
     return names
 
 
@@ -65,7 +79,7 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: to_wire(item) for key, item in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: to_wire(getattr(value, name)) for name in _field_names(type(value))}
+        return {name: to_wire(getattr(value, name)) for name in field_names(type(value))}
     return value
 
 
@@ -90,12 +104,7 @@ class AnalyticsEvent:
 
     def params(self) -> dict[str, Any]:
         """The wire ``event_params`` object."""
-        skip = self.top_level_fields
-        return {
-            name: to_wire(getattr(self, name))
-            for name in _field_names(type(self))
-            if name not in skip
-        }
+        return {name: to_wire(getattr(self, name)) for name in params_fields(type(self))}
 
     def to_dict(self) -> dict[str, Any]:
         """The exact wire JSON object of this event."""

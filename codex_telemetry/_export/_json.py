@@ -29,7 +29,7 @@ from codex_telemetry._export._encoding import (
     RecordFields,
     RecordGroup,
 )
-from codex_telemetry.events import AnalyticsEvent, WireEvent
+from codex_telemetry.events import AnalyticsEvent, WireEvent, params_fields
 
 __all__ = ["JsonRecordWriter", "any_value_json", "group_request_json", "key_value_json"]
 
@@ -216,9 +216,10 @@ class JsonRecordWriter:
     def _plan(self, cls: type[AnalyticsEvent]) -> tuple[tuple[str, ...], str]:
         plan = self._names.get(cls)
         if plan is None:
-            top = cls.top_level_fields
-            params = [f.name for f in dataclasses.fields(cls) if f.name not in top]  # type: ignore[arg-type]
-            plan = ((*top, *params), ',"eventName":' + _string(cls.event_type) + "}")
+            plan = (
+                (*cls.top_level_fields, *params_fields(cls)),
+                ',"eventName":' + _string(cls.event_type) + "}",
+            )
             self._names[cls] = plan
         return plan
 

@@ -26,7 +26,13 @@ from codex_telemetry._export._encoding import (
     RecordFields,
     RecordGroup,
 )
-from codex_telemetry.events import AnalyticsEvent, AppServerClient, WireEvent, WireShape
+from codex_telemetry.events import (
+    AnalyticsEvent,
+    AppServerClient,
+    WireEvent,
+    WireShape,
+    params_fields,
+)
 from codex_telemetry.facts import RuntimeMetadata
 
 __all__ = [
@@ -279,9 +285,7 @@ class RecordWriter:
     def _plan(self, cls: type[AnalyticsEvent]) -> _Plan:
         plan = self._plans.get(cls)
         if plan is None:
-            top = cls.top_level_fields
-            params = [f.name for f in dataclasses.fields(cls) if f.name not in top]  # type: ignore[arg-type]
-            names = (*top, *params)
+            names = (*cls.top_level_fields, *params_fields(cls))
             attributes = tuple(_Attribute(name) for name in names)
             # Every value of an event in one call: attrgetter of several names returns a
             # tuple, of one name the value itself.
