@@ -95,6 +95,13 @@ class _FactSizes:
             self._set_limit(limit)
 
 
+def _at_most_capacity(sink: EventSink, count: int) -> int:
+    """``count``, or fewer: never more events than ``sink``'s queue holds (its
+    ``capacity``; a sink without one has no bound), since room for more never comes."""
+    capacity = getattr(sink, "capacity", None)
+    return count if capacity is None else max(1, min(count, capacity))
+
+
 class Marker:
     """Put in the queue by ``flush``/``shutdown``; set when the worker reaches it."""
 
@@ -380,7 +387,7 @@ class Worker:
             # last fact waiting (or a marker) writes them.
             self._unspooled += events
             self._unspooled_times += [timestamp_ns] * len(events)
-            if len(self._unspooled) >= self._append_batch(sink) or self.queue.empty():
+            if len(self._unspooled) >= _at_most_capacity(sink, _APPEND_BATCH) or self.queue.empty():
                 self._append_to_spool()
             return
         try:
@@ -400,7 +407,12 @@ class Worker:
         try:
             self.spooled.add(len(events))
             room = sink.has_room(len(events))  # type: ignore[attr-defined]
-            if not room and not spool.backlog:
+            # (Room for more than the sink's queue holds never comes: no use waiting.)
+            if (
+                not room
+                and not spool.backlog
+                and _at_most_capacity(sink, len(events)) == len(events)
+            ):
                 room = self._wait_for_room(sink, len(events))
             if not spool.append(events, times[0], hand_out=room, timestamps=times):
                 return
@@ -412,13 +424,6 @@ class Worker:
         except Exception:
             self.sink_error_drops.add(len(events))
             self._errors.report("sink", "handing events to the sink")
-
-    @staticmethod
-    def _append_batch(sink: EventSink) -> int:
-        """How many events one append gathers: never more than the sink's queue holds,
-        so that room for them can come."""
-        capacity = getattr(sink, "capacity", None)
-        return _APPEND_BATCH if capacity is None else max(1, min(_APPEND_BATCH, capacity))
 
     def _wait_for_room(self, sink: EventSink, count: int) -> bool:
         """Backpressure before the backlog: while more facts wait in the fact queue, wait
@@ -445,9 +450,7 @@ class Worker:
         sink = self.sink
         if sink is None:
             return
-        capacity = getattr(sink, "capacity", None)
-        # Never more at a time than the sink's queue holds, or room would never come.
-        count = _TAKE if capacity is None else max(1, min(_TAKE, capacity))
+        count = _at_most_capacity(sink, _TAKE)
         while spool.backlog and sink.has_room(count):  # type: ignore[attr-defined]
             taken = spool.take(count)
             if not taken:
