@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 __all__ = [
     "GitRepoLookup",
@@ -52,34 +52,54 @@ class RepoLookup(Protocol):
     def __call__(self, skill_path: str) -> RepoInfo | None: ...
 
 
-# Canonical paths, remembered like the repository lookup's roots: a skill is invoked again
-# and again, and resolving its path costs an ``lstat`` per component each time.
-_CANONICAL_MAX_AGE = 60.0
-_CANONICAL_MAX_PATHS = 256
-_canonical_paths: OrderedDict[str, tuple[float, str]] = OrderedDict()
-_canonical_lock = threading.Lock()
+_T = TypeVar("_T")
+
+
+class _RecentPaths(Generic[_T]):
+    """What was found for a path, kept for ``max_age`` seconds, the ``max_paths`` used
+    last (a skill is invoked again and again, and each look costs ``stat`` calls)."""
+
+    def __init__(self, max_paths: int, max_age: float, clock: Callable[[], float]) -> None:
+        self._max_paths = max(1, max_paths)
+        self._max_age = max_age
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, _T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str, find: Callable[[str], _T]) -> _T:
+        """The value kept for ``path``, or ``find(path)``'s, then kept."""
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry is not None and now < entry[0]:
+                self._entries.move_to_end(path)
+                return entry[1]
+        value = find(path)
+        with self._lock:
+            self._entries[path] = (now + self._max_age, value)
+            self._entries.move_to_end(path)
+            if len(self._entries) > self._max_paths:
+                self._entries.popitem(last=False)
+        return value
+
+
+def _resolve(path: str) -> str:
+    # Rust's fs::canonicalize fails on a missing path, and the caller then keeps it raw.
+    try:
+        return os.path.realpath(path, strict=True)
+    except (OSError, ValueError):
+        return path
+
+
+# Canonical paths, remembered like the repository lookup's roots.
+_canonical_paths: _RecentPaths[str] = _RecentPaths(256, 60.0, time.monotonic)
 
 
 def _canonical(path: str) -> str:
-    # Rust's fs::canonicalize fails on a missing path, and the caller then keeps it raw.
     # An empty path is missing too (realpath would make it the working directory).
     if not path:
         return path
-    now = time.monotonic()
-    with _canonical_lock:
-        entry = _canonical_paths.get(path)
-        if entry is not None and now < entry[0]:
-            return entry[1]
-    try:
-        resolved = os.path.realpath(path, strict=True)
-    except (OSError, ValueError):
-        resolved = path
-    with _canonical_lock:
-        _canonical_paths[path] = (now + _CANONICAL_MAX_AGE, resolved)
-        _canonical_paths.move_to_end(path)
-        if len(_canonical_paths) > _CANONICAL_MAX_PATHS:
-            _canonical_paths.popitem(last=False)
-    return resolved
+    return _canonical_paths.get(path, _resolve)
 
 
 def _relative_to(path: str, root: str) -> str | None:
@@ -323,10 +343,10 @@ class GitRepoLookup:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._max_cached_roots = max(1, max_cached_roots)
-        self._max_age = max_age
-        self._clock = clock
         self._origin_by_root: OrderedDict[Path, str | None] = OrderedDict()
-        self._root_by_path: OrderedDict[str, tuple[float, Path | None]] = OrderedDict()
+        self._root_by_path: _RecentPaths[Path | None] = _RecentPaths(
+            max_cached_roots, max_age, clock
+        )
 
     def __call__(self, skill_path: str) -> RepoInfo | None:
         try:
@@ -338,18 +358,7 @@ class GitRepoLookup:
             return None
 
     def _root(self, path: str) -> Path | None:
-        now = self._clock()
-        cache = self._root_by_path
-        entry = cache.get(path)
-        if entry is not None and now < entry[0]:
-            cache.move_to_end(path)
-            return entry[1]
-        root = _find_repo_root(Path(path))
-        cache[path] = (now + self._max_age, root)
-        cache.move_to_end(path)
-        if len(cache) > self._max_cached_roots:
-            cache.popitem(last=False)
-        return root
+        return self._root_by_path.get(path, lambda found: _find_repo_root(Path(found)))
 
     def _origin_url(self, root: Path) -> str | None:
         cache = self._origin_by_root
