@@ -50,7 +50,6 @@ import errno
 import hashlib
 import json
 import logging
-import operator
 import os
 import secrets
 import sys
@@ -71,6 +70,7 @@ from codex_telemetry.events import (
     params_fields,
     to_wire,
     wire_event,
+    wire_values,
 )
 from codex_telemetry.facts import RuntimeMetadata
 
@@ -217,7 +217,7 @@ _SHARED_LIMIT: Final = 1024
 _shared: dict[int, tuple[object, str]] = {}
 # Per event class: the JSON text before each field's value, a function that returns the
 # field values in that order, and the text after the last one.
-_Plan = tuple[tuple[str, ...], Callable[[object], tuple[Any, ...]], str]
+_Plan = tuple[tuple[str, ...], Callable[[object], Iterable[Any]], str]
 _plans: dict[type, _Plan] = {}
 
 
@@ -226,7 +226,6 @@ def _plan(cls: type[AnalyticsEvent]) -> _Plan:
     if plan is None:
         top = cls.top_level_fields
         params = params_fields(cls)
-        names = (*top, *params)
         texts: list[str] = []
         head = f'{{"event_type":{_encode_string(cls.event_type)}'
         for name in top:
@@ -239,15 +238,9 @@ def _plan(cls: type[AnalyticsEvent]) -> _Plan:
         end = "}}" if params else f"{head}}}}}"
         if not texts:
             end = f'{{"event_type":{_encode_string(cls.event_type)},"event_params":{{}}}}'
-        # attrgetter of one name returns the value itself, of several a tuple: keep tuples.
-        getter = operator.attrgetter(*names) if len(names) > 1 else _one_value(names)
-        plan = (tuple(texts), getter, end)
+        plan = (tuple(texts), wire_values(cls), end)
         _plans[cls] = plan
     return plan
-
-
-def _one_value(names: tuple[str, ...]) -> Callable[[object], tuple[Any, ...]]:
-    return lambda event: tuple(getattr(event, name) for name in names)
 
 
 def _encode_value(value: Any) -> str:

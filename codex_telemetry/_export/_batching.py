@@ -32,7 +32,7 @@ from typing import Generic, TypeVar, cast
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._retry import IN_FLIGHT_AT_EXIT, StopSignal
 from codex_telemetry._internal_errors import log_internal_error
-from codex_telemetry.events import AnalyticsEvent, WireEvent
+from codex_telemetry.events import AnalyticsEvent, WireEvent, wire_values
 
 __all__ = [
     "MAX_BATCH_BYTES",
@@ -64,19 +64,21 @@ _OBJECT_BYTES = 56
 _MAX_DEPTH = 12
 _SCALARS = frozenset({int, float, bool, type(None)})
 # Per dataclass: a getter of all its fields at once (None: not a dataclass).
-_getters: dict[type, Callable[[object], tuple[object, ...]] | None] = {}
+_getters: dict[type, Callable[[object], Iterable[object]] | None] = {}
 
 
-def _wire_values(event: object) -> tuple[object, ...]:
-    return tuple(cast(WireEvent, event).values)
+def _wire_values(event: object) -> Iterable[object]:
+    return cast(WireEvent, event).values
 
 
-def _getter(kind: type, value: object) -> Callable[[object], tuple[object, ...]] | None:
+def _getter(kind: type, value: object) -> Callable[[object], Iterable[object]] | None:
     if kind in _getters:
         return _getters[kind]
-    getter: Callable[[object], tuple[object, ...]] | None = None
+    getter: Callable[[object], Iterable[object]] | None = None
     if kind is WireEvent:  # what before_send returned: its values
         getter = _wire_values
+    elif isinstance(value, AnalyticsEvent):
+        getter = wire_values(kind)
     elif dataclasses.is_dataclass(value):
         names = [field.name for field in dataclasses.fields(value)]
         if names:

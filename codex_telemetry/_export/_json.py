@@ -29,7 +29,7 @@ from codex_telemetry._export._encoding import (
     RecordFields,
     RecordGroup,
 )
-from codex_telemetry.events import AnalyticsEvent, WireEvent, params_fields
+from codex_telemetry.events import AnalyticsEvent, WireEvent, params_fields, wire_values
 
 __all__ = ["JsonRecordWriter", "any_value_json", "group_request_json", "key_value_json"]
 
@@ -232,7 +232,8 @@ class JsonRecordWriter:
             attributes = ",".join(key_value_json(name, value) for name, value in pairs)
         else:
             names, tail = self._plan(type(event))
-            attributes = ",".join(key_value_json(name, getattr(event, name)) for name in names)
+            pairs = zip(names, wire_values(type(event))(event), strict=True)
+            attributes = ",".join(key_value_json(name, value) for name, value in pairs)
         return (
             '{"timeUnixNano":'
             + time

@@ -13,7 +13,6 @@ the same records (the tests decode it with the official classes and compare).
 from __future__ import annotations
 
 import dataclasses
-import operator
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
@@ -32,6 +31,7 @@ from codex_telemetry.events import (
     WireEvent,
     WireShape,
     params_fields,
+    wire_values,
 )
 from codex_telemetry.facts import RuntimeMetadata
 
@@ -254,7 +254,7 @@ class EncodedRequest:
 
 # Per event class: its attributes in order, a function returning all of an event's values
 # in that order, and the record's ``event_name`` field.
-_Plan = tuple[tuple["_Attribute", ...], Callable[[Any], tuple[Any, ...]], bytes]
+_Plan = tuple[tuple["_Attribute", ...], Callable[[Any], Iterable[Any]], bytes]
 
 
 class RecordWriter:
@@ -287,14 +287,7 @@ class RecordWriter:
         if plan is None:
             names = (*cls.top_level_fields, *params_fields(cls))
             attributes = tuple(_Attribute(name) for name in names)
-            # Every value of an event in one call: attrgetter of several names returns a
-            # tuple, of one name the value itself.
-            values = (
-                operator.attrgetter(*names)
-                if len(names) > 1
-                else (lambda event: tuple(getattr(event, name) for name in names))
-            )
-            plan = (attributes, values, _field(b"\x62", cls.event_type.encode()))
+            plan = (attributes, wire_values(cls), _field(b"\x62", cls.event_type.encode()))
             self._plans[cls] = plan
         return plan
 
