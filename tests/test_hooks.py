@@ -6,6 +6,7 @@ records (decoded by a real loopback receiver) and the Codex backend's request bo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from codex_telemetry._hooks import EventHooks
 from codex_telemetry._internal_errors import InternalErrors
 from codex_telemetry._settings import load_settings
 from codex_telemetry._spool import SpooledEvent
-from codex_telemetry.events import AnalyticsEvent, WireEvent
+from codex_telemetry.events import AnalyticsEvent, PluginUsedEvent, TurnEvent, WireEvent
 from codex_telemetry.facts import (
     ClientInfo,
     HookRun,
@@ -552,8 +553,13 @@ def test_an_unchanged_event_is_sent_byte_for_byte_as_without_a_hook(
         before_send=lambda wire: wire, include=None, exclude=frozenset(), errors=InternalErrors()
     )
     [hooked] = hooks.apply([event])
-    assert type(hooked) is WireEvent
-    assert hooked.wire == event.to_dict()
+    if event.top_level_fields:  # written out as the hook returned it
+        assert type(hooked) is WireEvent
+        assert hooked.wire == event.to_dict()
+    else:  # a new event of its class, holding what the hook returned
+        assert type(hooked) is type(event)
+        assert hooked == event
+        assert hooked is not event
     timestamp = 1_795_580_000_123_456_789
 
     def sent(item: AnalyticsEvent) -> list[bytes]:
@@ -610,3 +616,95 @@ def test_a_nested_value_replaced_by_an_equal_one_of_another_type_is_sent_as_retu
     ]
     assert enabled.WhichOneof("value") == "int_value"
     assert enabled.int_value == 0
+
+
+def test_a_hook_that_changes_a_shared_sub_object_changes_that_event_only() -> None:
+    """The connection's client is shared by its events, and the hook gets a fresh copy of
+    it each time: what one call changes is sent with that event and never leaks into
+    the next event of the connection, nor back into the event the reducer made."""
+    turns = [e for e in WORKLOAD_EVENTS if e.event_type == "codex_turn_event"]
+    [event] = turns
+    calls = 0
+
+    def rename_first_client(wire: dict[str, Any]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            wire["event_params"]["app_server_client"]["client_name"] = "renamed"
+        return wire
+
+    hooks = EventHooks(
+        before_send=rename_first_client, include=None, exclude=frozenset(), errors=InternalErrors()
+    )
+    first, second = hooks.apply([event, event])
+    assert type(first) is WireEvent
+    assert first.to_dict()["event_params"]["app_server_client"] == {
+        "product_client_id": "codex_vscode",
+        "client_name": "renamed",
+        "client_version": "1.4.2",
+        "rpc_transport": "stdio",
+        "experimental_api_enabled": False,
+    }
+    assert type(second) is TurnEvent
+    assert second == event
+    assert second.app_server_client is event.app_server_client
+    assert event.app_server_client.client_name == "codex_vscode"
+    assert json.loads(_spool._encode_event(second))["event_params"]["app_server_client"] == {
+        "product_client_id": "codex_vscode",
+        "client_name": "codex_vscode",
+        "client_version": "1.4.2",
+        "rpc_transport": "stdio",
+        "experimental_api_enabled": False,
+    }
+
+
+def test_a_changed_value_keeps_the_event_class_and_is_sent_as_returned() -> None:
+    [event] = [e for e in WORKLOAD_EVENTS if isinstance(e, PluginUsedEvent)]
+    assert event.connector_ids == ("connector_figma",)
+
+    def redact(wire: dict[str, Any]) -> dict[str, Any]:
+        wire["event_params"]["model_slug"] = "redacted"
+        return wire
+
+    hooks = EventHooks(
+        before_send=redact, include=None, exclude=frozenset(), errors=InternalErrors()
+    )
+    [hooked] = hooks.apply([event])
+    assert type(hooked) is PluginUsedEvent
+    assert hooked == dataclasses.replace(event, model_slug="redacted")
+    assert hooked.connector_ids == ("connector_figma",)  # sent as a list, kept as a tuple
+    assert event.model_slug == "gpt-5.1-codex"
+    assert json.loads(_spool._encode_event(hooked)) == {
+        "event_type": "codex_plugin_used",
+        "event_params": {
+            "plugin_id": "figma@openai-curated",
+            "plugin_name": "figma",
+            "marketplace_name": "openai-curated",
+            "has_skills": True,
+            "mcp_server_count": 1,
+            "connector_ids": ["connector_figma"],
+            "product_client_id": "codex_cli_rs",
+            "thread_id": "0199a1b2-c3d4-7e5f-8a9b-000100000001",
+            "turn_id": "turn-0000000016",
+            "model_slug": "redacted",
+        },
+    }
+
+
+def test_a_renamed_event_type_is_sent_under_the_new_name() -> None:
+    [event] = [e for e in WORKLOAD_EVENTS if e.event_type == "codex_app_used"]
+
+    def rename(wire: dict[str, Any]) -> dict[str, Any]:
+        wire["event_type"] = "my_app_used"
+        return wire
+
+    hooks = EventHooks(
+        before_send=rename, include=None, exclude=frozenset(), errors=InternalErrors()
+    )
+    [hooked] = hooks.apply([event])
+    assert type(hooked) is WireEvent
+    assert hooked.event_type == "my_app_used"
+    assert json.loads(_spool._encode_event(hooked)) == {
+        **event.to_dict(),
+        "event_type": "my_app_used",
+    }
