@@ -597,7 +597,8 @@ def _worker_path(
     """The worker's path of an event after the reducer, on the real code, in this thread:
     the hook stage (when there is one), the durable spool's encoding of each batch, one
     OpenTelemetry SDK log record per event (with the size estimate the export queue
-    takes), and the OTLP/protobuf request the exporter writes, 512 records a request.
+    takes of one record in eight), and the OTLP/protobuf request the exporter writes,
+    512 records a request.
     Left out, the same with a hook or without: the spool's ``write(2)``, gzip, HTTP.
 
     Returns ``run(apply)``, which passes ``batches`` along that path and returns the
@@ -606,6 +607,7 @@ def _worker_path(
 
     from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor  # noqa: PLC0415
 
+    from codex_telemetry._export._batching import _SAMPLE_EVERY  # noqa: PLC0415
     from codex_telemetry._export._otlp import (  # noqa: PLC0415
         INSTRUMENTATION_SCOPE,
         _EventLogRecord,
@@ -619,7 +621,9 @@ def _worker_path(
 
     class Keep(LogRecordProcessor):
         def on_emit(self, log_record: Any) -> None:
-            _record_size(log_record)  # what the export queue estimates, per record
+            # What the export queue estimates: the size of one record in _SAMPLE_EVERY.
+            if len(records) % _SAMPLE_EVERY == 0:
+                _record_size(log_record)
             records.append(log_record)
 
         def shutdown(self) -> None:
