@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from benchmarks import _startup, _workload
+from benchmarks import _instructions, _startup, _workload
 from benchmarks.__main__ import Sizes, measure, notes, startup_table, summarise, table
 
 TINY = Sizes(
@@ -115,3 +115,13 @@ def test_every_figure_runs_and_both_sides_deliver_everything() -> None:
 
 def _steps(side: str) -> list[str]:
     return [step for (name, step) in _startup.STATEMENTS if name == side]
+
+
+def test_the_instruction_count_runs_the_hook_figures_worker_path(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Under valgrind it counts; here only that the path it counts runs, with and without
+    # a hook, over the workload's 388 events.
+    for mode in ("none", "identity"):
+        _instructions._child(mode, 0)
+        assert capsys.readouterr().out == "388\n"
