@@ -27,6 +27,7 @@ from codex_telemetry.events import (
     AnalyticsEvent,
     AppServerClient,
     WireEvent,
+    field_names,
     own_dict_layout,
     params_fields,
     to_wire,
@@ -172,15 +173,17 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
             )
             if str(f.type).startswith("tuple["):  # sent as a list, kept as a tuple
                 unfixes.append(
-                    f"        if type(o := p[{f.name!r}]) is list:\n"
-                    f"            p[{f.name!r}] = tuple(o)\n"
+                    f"        if type(o := q[{f.name!r}]) is list:\n"
+                    f"            q[{f.name!r}] = tuple(o)\n"
                 )
             continue
         n = len(swaps)
         head.append(f"    s{n} = e.{f.name}\n    c{n} = (CACHE.get(id(s{n})) or CANON(s{n}))[1]\n")
         values[f.name] = f"(P(s{n}) if c{n} is None else c{n}.copy())"
         fixes.append(f"    p[{f.name!r}] = {values[f.name]}\n")
-        # Equal is not enough for a boolean: 1 == True, but the hook's 1 is sent as 1.
+        namespace[f"K{n}"] = field_names(shared)
+        # Equal is not enough: the keys' order counts, and for a boolean 1 == True, but
+        # the hook's 1 is sent as 1.
         same_booleans = "".join(
             f" and x{n}[{m.name!r}] is c{n}[{m.name!r}]"
             for m in dataclasses.fields(shared)
@@ -189,7 +192,8 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
         where = "w" if f.name in top else "p"
         checks.append(
             f"    x{n} = {where}[{f.name!r}]\n"
-            f"    k{n} = c{n} is not None and type(x{n}) is dict and x{n} == c{n}{same_booleans}\n"
+            f"    k{n} = c{n} is not None and type(x{n}) is dict and x{n} == c{n}"
+            f" and tuple(x{n}) == K{n}{same_booleans}\n"
         )
         kept.append(f"k{n}")
         swaps.append(
@@ -197,17 +201,20 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
             f"        if d is None:\n            d = {{id(x{n}): s{n}}}\n"
             f"        else:\n            d[id(x{n})] = s{n}\n"
         )
-        unfixes.insert(0, f"        p[{f.name!r}] = s{n}\n")
+        unfixes.insert(0, f"        q[{f.name!r}] = s{n}\n")
     prelude = "".join(head)
     if copied:
         prelude += "    p = e.__dict__.copy()\n" + "".join(fixes)
         literal = "{'event_type': T, 'event_params': p}"
         # The event's own shape, type and shared sub-objects: a new event of its class
         # holding the returned values, which every sink encodes as it would the event.
+        # The returned dict stays as the hook left it (the program may keep it): the
+        # event's values that differ from it in type are set in a copy.
+        own = "        q = p.copy()\n" if unfixes else "        q = p\n"
         typed = (
             f"    if {' and '.join([*kept, 't == T'])}:\n"
-            f"{''.join(unfixes)}"
-            "        r = NEW(C)\n        SET(r, '__dict__', p)\n        return r\n"
+            f"{own}{''.join(unfixes)}"
+            "        r = NEW(C)\n        SET(r, '__dict__', q)\n        return r\n"
         )
     else:
         top_items = "".join(f"{name!r}: {values[name]}, " for name in top)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import keyword
 import operator
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
@@ -108,18 +109,23 @@ def _fast_init(cls: _E) -> _E:
         if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
             raise TypeError(f"{cls.__name__}.{f.name}: event fields take no default")
     names = [f.name for f in fields]
-    stores = "".join(f"    d[{name!r}] = {name}\n" for name in names)
+    stores = "".join(f"        d[{name!r}] = {name}\n" for name in names)
     source = (
-        f"def __init__(self, {', '.join(names)}):\n"
-        "    d = FIELDS.copy()\n"
+        "def make(FIELDS, SET):\n"
+        f"    def __init__(self, {', '.join(names)}):\n"
+        "        d = FIELDS.copy()\n"
         f"{stores}"
-        "    SET(self, '__dict__', d)\n"
+        "        SET(self, '__dict__', d)\n"
+        "    return __init__\n"
     )
-    namespace: dict[str, Any] = {"FIELDS": dict.fromkeys(names), "SET": object.__setattr__}
-    exec(source, namespace)
-    init = namespace["__init__"]
+    # The class's module as the function's globals, as the dataclass's own __init__ has,
+    # so that typing.get_type_hints() resolves the annotations.
+    namespace: dict[str, Any] = {}
+    exec(source, vars(sys.modules[cls.__module__]), namespace)
+    init = namespace["make"](dict.fromkeys(names), object.__setattr__)
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
+    init.__annotations__ = {**{f.name: f.type for f in fields}, "return": None}
     cls.__init__ = init  # type: ignore[misc]
     _own_dict_classes.add(cls)
     return cls

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import pickle
+import typing
 from typing import Any
 
 import pytest
@@ -39,6 +41,23 @@ def test_an_event_takes_its_fields_by_keyword_or_position_and_keeps_them_in_orde
         "HookRunEvent(thread_id='thread-1', turn_id='turn-1', model_slug='gpt-5', "
         "hook_name='Stop', hook_source='user', status='completed')"
     )
+
+
+def test_the_signature_is_the_dataclasss() -> None:
+    assert str(inspect.signature(HookRunEvent)) == (
+        "(thread_id: 'str', turn_id: 'str', model_slug: 'str', hook_name: 'str', "
+        "hook_source: 'str', status: 'str') -> None"
+    )
+    assert typing.get_type_hints(AppUsedEvent.__init__) == {
+        "connector_id": str | None,
+        "thread_id": str,
+        "turn_id": str,
+        "app_name": str | None,
+        "product_client_id": str,
+        "invoke_type": str | None,
+        "model_slug": str,
+        "return": type(None),
+    }
 
 
 def test_a_missing_or_unknown_field_is_a_type_error() -> None:

@@ -708,3 +708,70 @@ def test_a_renamed_event_type_is_sent_under_the_new_name() -> None:
         **event.to_dict(),
         "event_type": "my_app_used",
     }
+
+
+def test_what_the_hook_returned_stays_as_it_left_it() -> None:
+    """The program may keep the dicts it returned (to audit them, or to return one again):
+    the SDK never writes into them."""
+    kept: list[dict[str, Any]] = []
+
+    def audit(wire: dict[str, Any]) -> dict[str, Any]:
+        kept.append(wire)
+        return wire
+
+    with capture_events(before_send=audit) as capture:
+        report_session()
+        sent = capture.dicts()
+    assert json.loads(json.dumps(kept)) == sent
+    assert [type(wire["event_params"].get("app_server_client")) for wire in kept] == [
+        dict,
+        type(None),
+        type(None),
+    ]
+
+
+def test_one_dict_returned_for_two_events_is_sent_twice() -> None:
+    [event] = [e for e in WORKLOAD_EVENTS if isinstance(e, PluginUsedEvent)]
+    first: list[dict[str, Any]] = []
+
+    def same_every_time(wire: dict[str, Any]) -> dict[str, Any]:
+        if not first:
+            first.append(wire)
+        return first[0]
+
+    hooks = EventHooks(
+        before_send=same_every_time, include=None, exclude=frozenset(), errors=InternalErrors()
+    )
+    one, two = hooks.apply([event, event])
+    timestamp = 1_795_580_000_123_456_789
+    assert event_line(one, timestamp) == event_line(two, timestamp) == event_line(event, timestamp)
+    assert encode_events([one, two]) == encode_events([event, event])
+    assert type(first[0]["event_params"]["connector_ids"]) is list
+
+
+def test_a_shared_sub_object_with_its_keys_reordered_is_sent_in_that_order() -> None:
+    [event] = [e for e in WORKLOAD_EVENTS if e.event_type == "codex_turn_event"]
+
+    def reverse_client(wire: dict[str, Any]) -> dict[str, Any]:
+        client = wire["event_params"]["app_server_client"]
+        wire["event_params"]["app_server_client"] = dict(reversed(client.items()))
+        return wire
+
+    hooks = EventHooks(
+        before_send=reverse_client, include=None, exclude=frozenset(), errors=InternalErrors()
+    )
+    [hooked] = hooks.apply([event])
+    reversed_keys = [
+        "experimental_api_enabled",
+        "rpc_transport",
+        "client_version",
+        "client_name",
+        "product_client_id",
+    ]
+    lines = [
+        json.loads(_spool._encode_event(hooked)),
+        json.loads(event_line(hooked, 1)),
+        json.loads(encode_events([hooked]))["events"][0],
+    ]
+    for line in lines:
+        assert list(line["event_params"]["app_server_client"]) == reversed_keys
