@@ -253,13 +253,48 @@ _SIGTERM_BACKSTOP_MARGIN: Final = 3.0
 
 def _run_child_exit_hook(hook: Callable[[], None]) -> None:
     global _exit_hooks_running  # noqa: PLW0603 - one process-wide state
+    program_handler = _hold_program_sigterm()
     _exit_hooks_running = True
     try:
         hook()
     finally:
         _exit_hooks_running = False
-        if _sigterm_deferred:
+        if program_handler is not None:
+            _release_program_sigterm(program_handler)
+        elif _sigterm_deferred:
             _terminate_by_default_action()
+
+
+# A pool sends SIGTERM to a worker that may already be running the exit hooks (the pool
+# first asks it to stop, then terminates it). A program's own handler that raises there
+# (``SystemExit``, as is common) would cut the hooks short and lose what they were
+# delivering. So while they run, the program's handler is set aside: a SIGTERM waits, as
+# with the SDK's own handler, and is sent again once the hooks end, to the program's
+# handler, which then runs as it would have (only later, by at most shutdown_timeout).
+def _hold_program_sigterm() -> Any:
+    """Set the program's SIGTERM handler aside for the exit hooks; it, or None when the
+    program has none (or this is not the main thread, where handlers live)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    with contextlib.suppress(Exception):  # no signal module, or an exotic platform
+        import signal  # noqa: PLC0415
+
+        handler = signal.getsignal(signal.SIGTERM)
+        if callable(handler) and handler is not _on_sigterm_in_child:
+            signal.signal(signal.SIGTERM, _on_sigterm_in_child)
+            return handler
+    return None
+
+
+def _release_program_sigterm(handler: Any) -> None:
+    """Give SIGTERM back to the program's ``handler``, and send it again if one came."""
+    global _sigterm_deferred  # noqa: PLW0603 - one process-wide state
+    import signal  # noqa: PLC0415
+
+    signal.signal(signal.SIGTERM, handler)
+    if _sigterm_deferred:
+        _sigterm_deferred = False
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _handle_sigterm_in_child() -> None:

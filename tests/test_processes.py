@@ -24,7 +24,7 @@ import pytest
 from codex_telemetry import _lifecycle
 from codex_telemetry._settings import OTLPSettings
 from codex_telemetry._spool import Spool
-from tests.otlp_receiver import HttpReceiver, plain_records
+from tests.otlp_receiver import HttpReceiver, HttpReply, plain_records
 
 _REPOSITORY = Path(__file__).resolve().parent.parent
 _PROGRAM_TIMEOUT = 110
@@ -295,6 +295,58 @@ def test_a_pool_workers_own_sigterm_handler_is_kept(tmp_path: Path) -> None:
     _run(tmp_path, body)
     # The worker's own handler raised SystemExit: the stdlib's exit path flushed it.
     assert _threads_in_file(tmp_path / "events.jsonl") == {"own-handler": 100, "sdk-handler": 100}
+
+
+def test_a_sigterm_during_the_exit_hooks_waits_for_them_then_reaches_the_own_handler(
+    tmp_path: Path,
+) -> None:
+    # A pool terminates a worker that may be delivering its events already: the
+    # program's own handler, which raises SystemExit, must not cut that delivery short.
+    # The collector refuses the first request and asks for a retry in 3 s; the SIGTERM
+    # comes in that wait, and the handler still runs once the events are delivered.
+    body = """
+    import pathlib
+    import time
+
+
+    def on_term(signum, frame):
+        pathlib.Path("handled").write_text(repr(time.monotonic()))
+        raise SystemExit(0)
+
+
+    def child():
+        signal.signal(signal.SIGTERM, on_term)
+        work("own-handler")
+        pathlib.Path("worked").write_text("yes")
+
+
+    def main():
+        codex_telemetry.init(
+            otlp={"endpoint": sys.argv[1]}, spool={"enabled": False}, shutdown_timeout=30
+        )
+        process = multiprocessing.get_context("spawn").Process(target=child)
+        process.start()
+        while not pathlib.Path("worked").exists():
+            time.sleep(0.05)
+        time.sleep(1.0)  # the child's exit hooks: the first request, then the wait
+        process.terminate()
+        process.join()
+        assert process.exitcode == 0, process.exitcode
+        assert codex_telemetry.shutdown(timeout=30)
+
+
+    if __name__ == "__main__":
+        main()
+    """
+    retry_later = HttpReply(status=503, headers={"Retry-After": "3"})
+    with HttpReceiver([retry_later]) as receiver:
+        _run(tmp_path, body, receiver.url())
+        assert receiver.wait_for_records(100, timeout=30)
+        assert _threads_received(receiver) == {"own-handler": 100}
+    assert receiver.attempts == 2
+    # The handler ran, after the retry that delivered the events (one monotonic clock
+    # for every process of the machine).
+    assert float((tmp_path / "handled").read_text()) > receiver.attempt_times[1]
 
 
 def test_a_spawned_child_does_not_get_secrets_passed_as_arguments(tmp_path: Path) -> None:
