@@ -130,9 +130,11 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
 
     ``run`` checks only what decides how the result is encoded: a result with the
     event's own keys in their order gets the class's shape at once, and a shared
-    sub-object the hook left equal to the one it got (its booleans the same objects) is
-    mapped back to the event's own, whose encoding the sinks keep; any other result goes
-    the general way.
+    sub-object the hook left equal to the one it got (its keys in the same order, its
+    booleans the same objects) is mapped back to the event's own, whose encoding the
+    sinks keep. With the event's type too, and all its shared sub-objects mapped back,
+    the result is a new event of ``cls``; any other result is a :class:`WireEvent`, and
+    one that is not the event's shape goes the general way.
     """
     top = cls.top_level_fields
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
