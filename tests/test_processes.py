@@ -38,8 +38,11 @@ _METHODS = [
 # The workers: each tracks ``count`` hook runs (one event each) under its own thread id.
 _PROGRAM_HEAD = textwrap.dedent(
     """
-    import multiprocessing, os, signal, sys
+    import faulthandler, multiprocessing, os, signal, sys
     from concurrent.futures import ProcessPoolExecutor
+
+    # A program that hangs prints where each of its threads is, before the test's timeout.
+    faulthandler.dump_traceback_later(DUMP_AFTER, exit=True)
 
     import codex_telemetry
     from codex_telemetry.facts import HookRun, TrackingContext
@@ -59,7 +62,7 @@ _PROGRAM_HEAD = textwrap.dedent(
             )
         return count
     """
-)
+).replace("DUMP_AFTER", str(_PROGRAM_TIMEOUT - 10))
 
 
 def _run(tmp_path: Path, body: str, *arguments: str) -> subprocess.CompletedProcess[str]:
