@@ -666,6 +666,18 @@ def _worker_path(
     return run, close
 
 
+def reduced_batches(turns: int) -> list[list[Any]]:
+    """The events the reducer makes of the workload's setup and ``turns`` turns, one
+    batch per fact that made any, as the worker hands them on."""
+    setup, rounds_of_facts, _ = blocks(1, turns)
+    reducer = w.new_reducer()
+    return [
+        events
+        for fact in [*setup, *(fact for block in rounds_of_facts for fact in block)]
+        if (events := reducer.ingest(fact))
+    ]
+
+
 def hooks(side: str, params: dict[str, Any]) -> dict[str, Any]:
     """What a ``before_send`` costs on the worker, per event of the workload's mix.
 
@@ -679,11 +691,7 @@ def hooks(side: str, params: dict[str, Any]) -> dict[str, Any]:
     from codex_telemetry._hooks import EventHooks  # noqa: PLC0415
     from codex_telemetry._internal_errors import InternalErrors  # noqa: PLC0415
 
-    setup, rounds_of_facts, _ = blocks(1, params["turns"])
-    reducer = w.new_reducer()
-    batches = [events for fact in setup if (events := reducer.ingest(fact))]
-    for block in rounds_of_facts:
-        batches += [events for fact in block if (events := reducer.ingest(fact))]
+    batches = reduced_batches(params["turns"])
     count = sum(len(batch) for batch in batches)
 
     def redact(event: dict[str, Any]) -> dict[str, Any]:

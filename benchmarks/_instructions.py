@@ -26,15 +26,10 @@ def _child(mode: str, rounds: int) -> None:
     """Run the worker path ``rounds`` times (after one warm-up), without a hook (``none``)
     or with one returning its argument (``identity``)."""
     from benchmarks import _child as child  # noqa: PLC0415
-    from benchmarks import _workload as w  # noqa: PLC0415
     from codex_telemetry._hooks import EventHooks  # noqa: PLC0415
     from codex_telemetry._internal_errors import InternalErrors  # noqa: PLC0415
 
-    setup, rounds_of_facts, _ = child.blocks(1, _TURNS)
-    reducer = w.new_reducer()
-    batches = [events for fact in setup if (events := reducer.ingest(fact))]
-    for block in rounds_of_facts:
-        batches += [events for fact in block if (events := reducer.ingest(fact))]
+    batches = child.reduced_batches(_TURNS)
     stage = EventHooks(
         before_send=lambda event: event, include=None, exclude=frozenset(), errors=InternalErrors()
     )
