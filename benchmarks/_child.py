@@ -615,8 +615,8 @@ def _worker_path(
         _EventLogRecord,
         _record_size,
         _RecordEncoder,
-        build_resource,
     )
+    from codex_telemetry._export._sdk import build_resource  # noqa: PLC0415
     from codex_telemetry._spool import Spool  # noqa: PLC0415
 
     records: list[Any] = []

@@ -27,8 +27,8 @@ from codex_telemetry._export._otlp import (
     OTLPGrpcLogExporter,
     OTLPHttpLogExporter,
     OTLPSink,
-    build_resource,
 )
+from codex_telemetry._export._sdk import build_resource
 from codex_telemetry._settings import TelemetrySettings
 from codex_telemetry._version import __version__
 from codex_telemetry.events import (

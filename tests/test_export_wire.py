@@ -24,7 +24,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
 from codex_telemetry._export._base import DeliveryCounters
-from codex_telemetry._export._otlp import OTLPHttpLogExporter, OTLPSink, build_resource
+from codex_telemetry._export._otlp import OTLPHttpLogExporter, OTLPSink
+from codex_telemetry._export._sdk import build_resource
 from codex_telemetry._export._wire import (
     EncodedRequest,
     RecordWriter,

@@ -52,7 +52,6 @@ from codex_telemetry._export._encoding import (
 from codex_telemetry._export._http import HttpTransport
 from codex_telemetry._export._json import JsonRecordWriter, group_request_json
 from codex_telemetry._export._retry import RetryPolicy, Settlement, StopSignal
-from codex_telemetry._export._sdk import build_resource
 from codex_telemetry._export._transport import Transport, TransportSender
 from codex_telemetry._export._wire import RecordWriter, group_request_bytes, resource_bytes
 from codex_telemetry._internal_errors import log_internal_error
@@ -65,7 +64,6 @@ __all__ = [
     "OTLPHttpLogExporter",
     "OTLPLogExporter",
     "OTLPSink",
-    "build_resource",
 ]
 
 _logger = logging.getLogger(__name__)
