@@ -551,11 +551,12 @@ def wire_shape(top: tuple[str, ...], params: tuple[str, ...]) -> WireShape:
 def wire_event(wire: Any) -> WireEvent:
     """``wire`` as a :class:`WireEvent`; ``TypeError`` when it is not a dict with a string
     ``event_type`` and an ``event_params`` dict whose keys make a shape (see
-    :func:`wire_shape`)."""
-    if type(wire) is not dict:
+    :func:`wire_shape`). Its top-level keys are laid out as in every wire object:
+    ``event_type`` first, ``event_params`` last, any other in between in their order."""
+    if not isinstance(wire, dict):
         raise TypeError(f"{type(wire).__name__} is not a dict")
     params = wire.get("event_params")
-    if type(wire.get("event_type")) is not str or type(params) is not dict:
+    if type(wire.get("event_type")) is not str or not isinstance(params, dict):
         raise TypeError("a dict without a string event_type and an event_params dict")
     top = tuple(key for key in wire if key not in ("event_type", "event_params"))
     for key in top:
@@ -566,4 +567,13 @@ def wire_event(wire: Any) -> WireEvent:
         if type(key) is not str:
             raise TypeError(f"key {key!r} is not a string")
     shape = wire_shape(top, names)
+    if tuple(wire) != ("event_type", *top, "event_params"):
+        # Laid out as every wire object is, in every sink: event_type first, event_params
+        # last. A new dict: the one given (a hook's, which the program may keep) is not
+        # written into.
+        wire = {
+            "event_type": wire["event_type"],
+            **{key: wire[key] for key in top},
+            "event_params": params,
+        }
     return WireEvent(wire, shape, [*(wire[key] for key in top), *params.values()])

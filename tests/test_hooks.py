@@ -6,10 +6,12 @@ records (decoded by a real loopback receiver) and the Codex backend's request bo
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
-from collections.abc import Iterator
+import pickle
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -553,13 +555,8 @@ def test_an_unchanged_event_is_sent_byte_for_byte_as_without_a_hook(
         before_send=lambda wire: wire, include=None, exclude=frozenset(), errors=InternalErrors()
     )
     [hooked] = hooks.apply([event])
-    if event.top_level_fields:  # written out as the hook returned it
-        assert type(hooked) is WireEvent
-        assert hooked.wire == event.to_dict()
-    else:  # a new event of its class, holding what the hook returned
-        assert type(hooked) is type(event)
-        assert hooked == event
-        assert hooked is not event
+    # Nothing in the dicts the hook got was changed: the event itself goes on.
+    assert hooked is event
     timestamp = 1_795_580_000_123_456_789
 
     def sent(item: AnalyticsEvent) -> list[bytes]:
@@ -723,10 +720,10 @@ def test_what_the_hook_returned_stays_as_it_left_it() -> None:
         report_session()
         sent = capture.dicts()
     assert json.loads(json.dumps(kept)) == sent
-    assert [type(wire["event_params"].get("app_server_client")) for wire in kept] == [
-        dict,
-        type(None),
-        type(None),
+    assert [isinstance(wire["event_params"].get("app_server_client"), dict) for wire in kept] == [
+        True,
+        False,
+        False,
     ]
 
 
@@ -746,7 +743,7 @@ def test_one_dict_returned_for_two_events_is_sent_twice() -> None:
     timestamp = 1_795_580_000_123_456_789
     assert event_line(one, timestamp) == event_line(two, timestamp) == event_line(event, timestamp)
     assert encode_events([one, two]) == encode_events([event, event])
-    assert type(first[0]["event_params"]["connector_ids"]) is list
+    assert isinstance(first[0]["event_params"]["connector_ids"], list)
 
 
 def test_a_shared_sub_object_with_its_keys_reordered_is_sent_in_that_order() -> None:
@@ -775,3 +772,174 @@ def test_a_shared_sub_object_with_its_keys_reordered_is_sent_in_that_order() -> 
     ]
     for line in lines:
         assert list(line["event_params"]["app_server_client"]) == reversed_keys
+
+
+# --- the dicts the hook gets note their changes ------------------------------------------
+
+_TURN = next(e for e in WORKLOAD_EVENTS if isinstance(e, TurnEvent))
+_PLUGIN = next(e for e in WORKLOAD_EVENTS if isinstance(e, PluginUsedEvent))
+_TWO_CONNECTORS = dataclasses.replace(_PLUGIN, connector_ids=("connector_a", "connector_b"))
+
+
+def _pop_and_put_back(mapping: dict[str, Any], key: str) -> None:
+    mapping[key] = mapping.pop(key)  # the same value, now the last key
+
+
+def _list_of(wire: dict[str, Any]) -> list[str]:
+    connectors: list[str] = wire["event_params"]["connector_ids"]
+    return connectors
+
+
+# Each changes the wire dict the hook gets, through one of the ways a program changes a
+# dict or a list. Each is also applied to a plain copy of ``to_dict()``: what the SDK
+# sends must be exactly that, keys in order.
+CHANGES: dict[str, tuple[AnalyticsEvent, Callable[[dict[str, Any]], object]]] = {
+    "params[key] = value": (_TURN, lambda w: w["event_params"].__setitem__("model", "x")),
+    "params[key] = the same value": (
+        _TURN,
+        lambda w: w["event_params"].__setitem__("model", w["event_params"]["model"]),
+    ),
+    "params: pop a key, put it back": (
+        _TURN,
+        lambda w: _pop_and_put_back(w["event_params"], "model"),
+    ),
+    "del params[key]": (_TURN, lambda w: w["event_params"].__delitem__("model")),
+    "params.pop(key)": (_TURN, lambda w: w["event_params"].pop("model")),
+    "params.popitem()": (_TURN, lambda w: w["event_params"].popitem()),
+    "params.setdefault(new key)": (_TURN, lambda w: w["event_params"].setdefault("team", "blue")),
+    "params.update(...)": (_TURN, lambda w: w["event_params"].update(model="x")),
+    "params |= ...": (_TURN, lambda w: w["event_params"].__ior__({"model": "x"})),
+    "params.clear()": (_TURN, lambda w: w["event_params"].clear()),
+    "client[key] = value": (
+        _TURN,
+        lambda w: w["event_params"]["app_server_client"].__setitem__("client_name", "x"),
+    ),
+    "client: pop a key, put it back": (
+        _TURN,
+        lambda w: _pop_and_put_back(w["event_params"]["app_server_client"], "client_name"),
+    ),
+    "client: True to 1": (
+        _TURN,
+        lambda w: w["event_params"]["app_server_client"].update(experimental_api_enabled=0),
+    ),
+    "del runtime[key]": (_TURN, lambda w: w["event_params"]["runtime"].__delitem__("runtime_arch")),
+    "event_type renamed": (_TURN, lambda w: w.__setitem__("event_type", "renamed")),
+    "event_type: pop it, put it back": (_TURN, lambda w: _pop_and_put_back(w, "event_type")),
+    "a top-level key added": (_TURN, lambda w: w.update(team="blue")),
+    "a skill's top-level key removed": (
+        next(e for e in WORKLOAD_EVENTS if e.event_type == "skill_invocation"),
+        lambda w: w.pop("skill_id"),
+    ),
+    "list.append": (_PLUGIN, lambda w: _list_of(w).append("x")),
+    "list.extend": (_PLUGIN, lambda w: _list_of(w).extend(["x"])),
+    "list +=": (_PLUGIN, lambda w: _list_of(w).__iadd__(["x"])),
+    "list *=": (_PLUGIN, lambda w: _list_of(w).__imul__(2)),
+    "list.insert": (_PLUGIN, lambda w: _list_of(w).insert(0, "x")),
+    "list.pop": (_PLUGIN, lambda w: _list_of(w).pop()),
+    "list.remove": (_PLUGIN, lambda w: _list_of(w).remove("connector_figma")),
+    "list.clear": (_PLUGIN, lambda w: _list_of(w).clear()),
+    "list[0] = value": (_PLUGIN, lambda w: _list_of(w).__setitem__(0, "x")),
+    "del list[0]": (_PLUGIN, lambda w: _list_of(w).__delitem__(0)),
+    "list.sort": (_TWO_CONNECTORS, lambda w: _list_of(w).sort(reverse=True)),
+    "list.reverse": (_TWO_CONNECTORS, lambda w: _list_of(w).reverse()),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_every_way_of_changing_the_hooks_dict_is_sent_as_changed(change: str) -> None:
+    event, apply_change = CHANGES[change]
+    changed = copy.deepcopy(event.to_dict())
+    apply_change(changed)
+    # At the top level, every sink lays a wire object out the same way: event_type first,
+    # event_params last (see the README's "Shape what is sent").
+    expected = {
+        "event_type": changed["event_type"],
+        **{
+            key: value
+            for key, value in changed.items()
+            if key not in ("event_type", "event_params")
+        },
+        "event_params": changed["event_params"],
+    }
+
+    def hook(wire: dict[str, Any]) -> dict[str, Any]:
+        apply_change(wire)
+        return wire
+
+    hooks = EventHooks(before_send=hook, include=None, exclude=frozenset(), errors=InternalErrors())
+    [hooked] = hooks.apply([event])
+    timestamp = 1_795_580_000_123_456_789
+    as_sent = [
+        json.loads(_spool._encode_event(hooked)),
+        {k: v for k, v in json.loads(event_line(hooked, timestamp)).items() if k != "timestamp"},
+        json.loads(encode_events([hooked]))["events"][0],
+    ]
+    for sent in as_sent:  # equal, and in the same order throughout
+        assert json.dumps(sent) == json.dumps(expected)
+    # Every change but two shows in what is sent.
+    same = {"params[key] = the same value", "event_type: pop it, put it back"}
+    assert (json.dumps(expected) == json.dumps(event.to_dict())) == (change in same)
+    assert hooks.failed.value == 0
+
+
+def test_the_hooks_dicts_are_dicts_to_a_program() -> None:
+    """What the hook gets behaves as plain dicts and lists, and its copies are plain."""
+    got: list[dict[str, Any]] = []
+
+    def keep(wire: dict[str, Any]) -> dict[str, Any]:
+        got.append(wire)
+        return wire
+
+    hooks = EventHooks(before_send=keep, include=None, exclude=frozenset(), errors=InternalErrors())
+    hooks.apply([_TURN, _PLUGIN])
+    turn, plugin = got
+    for wire, event in ((turn, _TURN), (plugin, _PLUGIN)):
+        assert isinstance(wire, dict) and isinstance(wire["event_params"], dict)
+        assert wire == event.to_dict()
+        assert repr(wire) == repr(event.to_dict())
+        assert json.dumps(wire) == json.dumps(event.to_dict())
+        for made in (copy.copy(wire), copy.deepcopy(wire), pickle.loads(pickle.dumps(wire))):
+            assert type(made) is dict and made == wire
+        assert type(copy.deepcopy(wire)["event_params"]) is dict
+        assert type(pickle.loads(pickle.dumps(wire))["event_params"]) is dict
+    assert isinstance(plugin["event_params"]["connector_ids"], list)
+    assert type(copy.deepcopy(plugin)["event_params"]["connector_ids"]) is list
+    assert type(pickle.loads(pickle.dumps(plugin))["event_params"]["connector_ids"]) is list
+
+
+def test_a_dict_changed_after_the_hook_returned_does_not_change_what_is_sent() -> None:
+    got: list[dict[str, Any]] = []
+
+    def keep(wire: dict[str, Any]) -> dict[str, Any]:
+        got.append(wire)
+        return wire
+
+    hooks = EventHooks(before_send=keep, include=None, exclude=frozenset(), errors=InternalErrors())
+    [hooked] = hooks.apply([_TURN])
+    got[0]["event_params"]["model"] = "changed later"
+    got[0]["event_params"]["app_server_client"]["client_name"] = "changed later"
+    assert hooked is _TURN
+    assert hooked.to_dict()["event_params"]["model"] == "gpt-5.1-codex"
+    assert hooked.to_dict()["event_params"]["app_server_client"]["client_name"] == "codex_vscode"
+
+
+def test_a_turn_error_changed_in_place_is_sent_as_changed() -> None:
+    failed = dataclasses.replace(
+        _TURN, status="failed", turn_error={"httpConnectionFailed": {"httpStatusCode": 502}}
+    )
+
+    def redact_status(wire: dict[str, Any]) -> dict[str, Any]:
+        wire["event_params"]["turn_error"]["httpConnectionFailed"]["httpStatusCode"] = 0
+        return wire
+
+    hooks = EventHooks(
+        before_send=redact_status, include=None, exclude=frozenset(), errors=InternalErrors()
+    )
+    [hooked] = hooks.apply([failed])
+    assert hooked.to_dict()["event_params"]["turn_error"] == {
+        "httpConnectionFailed": {"httpStatusCode": 0}
+    }
+    assert failed.turn_error == {"httpConnectionFailed": {"httpStatusCode": 502}}
+    assert json.loads(_spool._encode_event(hooked))["event_params"]["turn_error"] == {
+        "httpConnectionFailed": {"httpStatusCode": 0}
+    }
