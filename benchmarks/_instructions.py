@@ -4,9 +4,11 @@ Timings on a shared machine move by a quarter from one hour to the next; the num
 instructions a piece of work takes does not. This runs the worker's path of the
 ``before_send`` figure (:func:`benchmarks._child._worker_path`: the hook stage, the
 spool's encoding, one SDK log record per event, the OTLP/protobuf requests) under
-``valgrind --tool=cachegrind``, without a hook and with one returning its argument,
-once for one round and once for five; the difference, per event of the four extra
-rounds, leaves out start-up and the one-time work. Needs ``valgrind`` on the ``PATH``;
+``valgrind --tool=cachegrind``, without a hook, with one returning its argument, and
+with :func:`benchmarks._child.fresh_dict_floor` (the fresh wire dict and the call,
+nothing checked: the least a stage can cost), once for one round and once for five; the
+difference, per event of the four extra rounds, leaves out start-up and the one-time
+work. Needs ``valgrind`` on the ``PATH``;
 takes about two minutes.
 """
 
@@ -23,8 +25,9 @@ _TURNS = 200
 
 
 def _child(mode: str, rounds: int) -> None:
-    """Run the worker path ``rounds`` times (after one warm-up), without a hook (``none``)
-    or with one returning its argument (``identity``)."""
+    """Run the worker path ``rounds`` times (after one warm-up), without a hook (``none``),
+    with one returning its argument (``identity``), or with the fresh-dict floor
+    (``floor``)."""
     from benchmarks import _child as child  # noqa: PLC0415
     from codex_telemetry._hooks import EventHooks  # noqa: PLC0415
     from codex_telemetry._internal_errors import InternalErrors  # noqa: PLC0415
@@ -36,7 +39,8 @@ def _child(mode: str, rounds: int) -> None:
     # The full collection the timed figure makes before each round, outside its timing,
     # is left out of the count too; collections the path itself causes stay in.
     run, close = child._worker_path(batches, collect_first=False)
-    apply = None if mode == "none" else stage.apply
+    modes = {"none": None, "identity": stage.apply, "floor": child.fresh_dict_floor(lambda e: e)}
+    apply = modes[mode]
     for _ in range(rounds + 1):
         run(apply)
     close()
@@ -76,14 +80,16 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         sys.exit("benchmarks._instructions: valgrind is not installed")
     per_event: dict[str, Any] = {}
-    for mode in ("none", "identity"):
+    for mode in ("none", "identity", "floor"):
         (few, events), (many, _) = (_count(mode, rounds) for rounds in _ROUNDS)
         per_event[mode] = (many - few) / (_ROUNDS[1] - _ROUNDS[0]) / events
         print(f"{mode}: {per_event[mode]:,.0f} instructions an event", flush=True)
     added = per_event["identity"] - per_event["none"]
+    floor = per_event["floor"] - per_event["none"]
     print(
         f"before_send returning its argument adds {added:,.0f} instructions an event "
-        f"({added / per_event['none']:.1%} of the path without a hook)"
+        f"({added / per_event['none']:.1%} of the path without a hook); building the fresh "
+        f"wire dict and calling the hook, nothing checked, adds {floor:,.0f}"
     )
 
 

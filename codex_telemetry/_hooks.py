@@ -4,17 +4,15 @@ event type filter.
 The worker hands each batch the reducer produced to :meth:`EventHooks.apply`, before any
 sink sees it. An event whose type is excluded (``event_types.exclude``, or not in
 ``event_types.include``) is dropped and counted. ``before_send`` then receives the
-event's wire dict, a fresh one it may change in place, made of :class:`HookDict` and
-:class:`HookList`, which note being changed; what it returns is sent, and None drops it.
-The dict it got, returned with nothing in it changed, sends the event itself. Any other
-result with the event's own type and keys, in order, travels on as a new event of the
-event's class holding the returned values (its shared sub-objects the event's own while
-the hook left them equal), so that every sink encodes it exactly as it would the event;
-any other result travels as a :class:`~codex_telemetry.events.WireEvent`, which every
-sink encodes from that dict (the OTLP record, the file line, the backend request, the
-spool's line). A hook that raises, or returns something that is not a wire event, is
-counted and logged through the client's internal-error policy, and the event is sent
-unchanged.
+event's wire dict, a fresh one it may change in place, and what it returns is sent;
+None drops it. A result with the event's own type and keys, in order, travels on as a
+new event of the event's class holding the returned values (its shared sub-objects the
+event's own while the hook left them equal), so that every sink encodes it exactly as it
+would the event; any other result travels as a
+:class:`~codex_telemetry.events.WireEvent`, which every sink encodes from that dict (the
+OTLP record, the file line, the backend request, the spool's line). A hook that raises,
+or returns something that is not a wire event, is counted and logged through the
+client's internal-error policy, and the event is sent unchanged.
 """
 
 from __future__ import annotations
@@ -41,7 +39,7 @@ from codex_telemetry.facts import RuntimeMetadata
 if TYPE_CHECKING:
     from codex_telemetry._internal_errors import InternalErrors
 
-__all__ = ["EVENT_TYPES", "EventHooks", "HookDict", "HookList", "wire_dict"]
+__all__ = ["EVENT_TYPES", "EventHooks", "wire_dict"]
 
 
 def _event_types() -> frozenset[str]:
@@ -80,19 +78,6 @@ def _holds_scalar(annotation: object) -> bool:
     )
 
 
-def _holds_scalar_tuple(annotation: object) -> bool:
-    """Whether the field holds a tuple of plain values, or None (sent as a list)."""
-    if not isinstance(annotation, str):
-        return False
-    parts = [part.strip() for part in annotation.split("|")]
-    tuples = [part for part in parts if part.startswith("tuple[") and part.endswith(", ...]")]
-    return (
-        len(tuples) == 1
-        and all(part == "None" for part in parts if part not in tuples)
-        and _holds_scalar(tuples[0][len("tuple[") : -len(", ...]")])
-    )
-
-
 def _shared_class(annotation: object) -> type | None:
     """The shared sub-object class a field holds, when all of its fields are plain values."""
     for cls in _SHARED:
@@ -105,11 +90,9 @@ def _shared_class(annotation: object) -> type | None:
 
 def _other(result: Any, event: AnalyticsEvent) -> WireEvent:
     """What a hook returned, when it is not the event's own shape: any wire event."""
-    if not isinstance(result, dict):
+    if type(result) is not dict:
         raise TypeError(f"before_send returned {type(result).__name__}, not a dict or None")
-    if type(result.get("event_type")) is not str or not isinstance(
-        result.get("event_params"), dict
-    ):
+    if type(result.get("event_type")) is not str or type(result.get("event_params")) is not dict:
         raise TypeError(
             "before_send returned a dict without a string event_type and an event_params dict"
         )
@@ -134,124 +117,10 @@ def _canonical_of(value: object) -> tuple[object, dict[str, Any] | None]:
     return entry
 
 
-class HookDict(dict):  # type: ignore[type-arg]
-    """The dicts ``before_send`` receives: plain dicts that note being changed.
-
-    Every method that changes a dict marks it ``changed`` first, so that an event whose
-    dicts come back unchanged is sent as the event itself, with nothing compared, copied
-    or rebuilt. ``changed`` only ever errs towards True: a dict the flag calls changed is
-    checked as any other result is. What is not seen is a write that bypasses the
-    dict's own methods: ``dict.__setitem__(params, ...)``, ``params.__init__(...)``, or
-    a C extension's ``PyDict_SetItem``.
-    """
-
-    changed = False
-    """True once any method that changes the dict ran on it (set on the instance)."""
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.changed = True
-        dict.__setitem__(self, key, value)
-
-    def __delitem__(self, key: Any) -> None:
-        self.changed = True
-        dict.__delitem__(self, key)
-
-    def __ior__(self, other: Any) -> HookDict:  # type: ignore[misc]
-        self.changed = True
-        dict.update(self, other)
-        return self
-
-    def clear(self) -> None:
-        self.changed = True
-        dict.clear(self)
-
-    def pop(self, *args: Any) -> Any:
-        self.changed = True
-        return dict.pop(self, *args)
-
-    def popitem(self) -> tuple[Any, Any]:
-        self.changed = True
-        return dict.popitem(self)
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        self.changed = True
-        return dict.setdefault(self, key, default)
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        self.changed = True
-        dict.update(self, *args, **kwargs)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # A copy or a pickle of the hook's dict is a plain dict: the flag is the SDK's.
-        return (dict, (dict(self),))
-
-
-class HookList(list):  # type: ignore[type-arg]
-    """The lists ``before_send`` receives (a plugin's ``connector_ids``): plain lists
-    that note being changed, as :class:`HookDict` does."""
-
-    changed = False
-    """True once any method that changes the list ran on it (set on the instance)."""
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        self.changed = True
-        list.__setitem__(self, index, value)
-
-    def __delitem__(self, index: Any) -> None:
-        self.changed = True
-        list.__delitem__(self, index)
-
-    def __iadd__(self, other: Any) -> HookList:  # type: ignore[misc]
-        self.changed = True
-        list.extend(self, other)
-        return self
-
-    def __imul__(self, count: Any) -> HookList:  # type: ignore[misc]
-        self.changed = True
-        list.__imul__(self, count)
-        return self
-
-    def append(self, value: Any) -> None:
-        self.changed = True
-        list.append(self, value)
-
-    def extend(self, values: Any) -> None:
-        self.changed = True
-        list.extend(self, values)
-
-    def insert(self, index: Any, value: Any) -> None:
-        self.changed = True
-        list.insert(self, index, value)
-
-    def pop(self, *args: Any) -> Any:
-        self.changed = True
-        return list.pop(self, *args)
-
-    def remove(self, value: Any) -> None:
-        self.changed = True
-        list.remove(self, value)
-
-    def clear(self) -> None:
-        self.changed = True
-        list.clear(self)
-
-    def sort(self, *args: Any, **kwargs: Any) -> None:
-        self.changed = True
-        list.sort(self, *args, **kwargs)
-
-    def reverse(self) -> None:
-        self.changed = True
-        list.reverse(self)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (list, (list(self),))
-
-
 def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """Two functions written out for ``cls``'s fields: ``build(event)``, its wire dict
     (equal to ``to_dict``, several times faster than walking the fields), and
-    ``run(event, hook)``, which passes the same dict, made of :class:`HookDict`, to
-    ``hook`` and returns None, the event itself, a new event of ``cls``, or the
+    ``run(event, hook)``, which passes that dict to ``hook`` and returns None or the
     :class:`WireEvent` of what it returned (``TypeError`` when that is no wire event).
 
     A class whose fields are exactly its ``event_params``, in order, gets its dict as a
@@ -259,15 +128,13 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
     plain replaced by fresh ones; any other class writes the dict out. A shared
     sub-object (a connection's client or runtime) is a copy of its cached wire dict.
 
-    ``run`` returns the event itself when the hook returned the dict it got and no dict
-    in it was changed (and the event holds no other container, which could have been
-    changed unseen). Otherwise it checks only what decides how the result is encoded: a
-    result with the event's own keys in their order gets the class's shape at once, and
-    a shared sub-object the hook left equal to the one it got (its keys in the same
-    order, its booleans the same objects) is mapped back to the event's own, whose
-    encoding the sinks keep. With the event's type too, and all its shared sub-objects
-    mapped back, the result is a new event of ``cls``; any other result is a
-    :class:`WireEvent`, and one that is not the event's shape goes the general way.
+    ``run`` checks only what decides how the result is encoded: a result with the
+    event's own keys in their order gets the class's shape at once, and a shared
+    sub-object the hook left equal to the one it got (its keys in the same order, its
+    booleans the same objects) is mapped back to the event's own, whose encoding the
+    sinks keep. With the event's type too, and all its shared sub-objects mapped back,
+    the result is a new event of ``cls``; any other result is a :class:`WireEvent`, and
+    one that is not the event's shape goes the general way.
     """
     top = cls.top_level_fields
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -285,11 +152,6 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
         "CANON": _canonical_of,
         "C": cls,
         "SET": object.__setattr__,
-        "H": HookDict,
-        "HL": HookList,
-        "LISTS": (list, HookList),
-        "DICTS": (dict, HookDict),
-        "SETD": dict.__setitem__,
     }
     # The SDK's classes keep their fields in ``__dict__``, in wire order: copy it.
     copied = not top and own_dict_layout(cls) and tuple(f.name for f in fields) == params
@@ -300,54 +162,27 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
     unfixes: list[str] = []
     kept: list[str] = []
     values: dict[str, str] = {}
-    # What ``run`` gives the hook, where it differs from ``build``: HookDicts throughout.
-    hook_head: list[str] = []
-    hook_fixes: list[str] = []
-    hook_values: dict[str, str] = {}
-    hook_lists: list[str] = []
-    # What makes the hook's untouched dict the event itself.
-    unchanged = ["w is a", "not a.changed", "not p.changed"]
     for f in fields:
         shared = _shared_class(f.type)
         if _holds_scalar(f.type):
-            values[f.name] = hook_values[f.name] = f"e.{f.name}"
+            values[f.name] = f"e.{f.name}"
             continue
         if shared is None:
             # Mostly None (a turn's error, a plugin's connectors): no call for that.
-            values[f.name] = hook_values[f.name] = f"(None if (o := e.{f.name}) is None else P(o))"
+            values[f.name] = f"(None if (o := e.{f.name}) is None else P(o))"
             fixes.append(
                 f"    if (o := p[{f.name!r}]) is not None:\n        p[{f.name!r}] = P(o)\n"
             )
-            if _holds_scalar_tuple(f.type):  # a HookList, which notes being changed
-                m = len(hook_lists)
-                hook_lists.append(f.name)
-                hook_fixes.append(
-                    f"    if (o := p[{f.name!r}]) is not None:\n"
-                    f"        l{m} = HL(o)\n        SETD(p, {f.name!r}, l{m})\n"
-                    f"    else:\n        l{m} = None\n"
-                )
-                unchanged.append(f"(l{m} is None or not l{m}.changed)")
-            else:
-                hook_fixes.append(
-                    f"    if (o := p[{f.name!r}]) is not None:\n        SETD(p, {f.name!r}, P(o))\n"
-                )
-                # Anything else it holds could be changed unseen: only an event without
-                # one is its own result.
-                unchanged.append(f"e.{f.name} is None")
             if str(f.type).startswith("tuple["):  # sent as a list, kept as a tuple
                 unfixes.append(
-                    f"        if type(o := q[{f.name!r}]) in LISTS:\n"
+                    f"        if type(o := q[{f.name!r}]) is list:\n"
                     f"            q[{f.name!r}] = tuple(o)\n"
                 )
             continue
         n = len(swaps)
         head.append(f"    s{n} = e.{f.name}\n    c{n} = (CACHE.get(id(s{n})) or CANON(s{n}))[1]\n")
-        hook_head.append(f"    g{n} = P(s{n}) if c{n} is None else H(c{n})\n")
         values[f.name] = f"(P(s{n}) if c{n} is None else c{n}.copy())"
-        hook_values[f.name] = f"g{n}"
         fixes.append(f"    p[{f.name!r}] = {values[f.name]}\n")
-        hook_fixes.append(f"    SETD(p, {f.name!r}, g{n})\n")
-        unchanged.extend([f"c{n} is not None", f"not g{n}.changed"])
         namespace[f"K{n}"] = field_names(shared)
         # Equal is not enough: the keys' order counts, and for a boolean 1 == True, but
         # the hook's 1 is sent as 1.
@@ -359,7 +194,7 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
         where = "w" if f.name in top else "p"
         checks.append(
             f"    x{n} = {where}[{f.name!r}]\n"
-            f"    k{n} = c{n} is not None and type(x{n}) in DICTS and x{n} == c{n}"
+            f"    k{n} = c{n} is not None and type(x{n}) is dict and x{n} == c{n}"
             f" and tuple(x{n}) == K{n}{same_booleans}\n"
         )
         kept.append(f"k{n}")
@@ -370,20 +205,14 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
         )
         unfixes.insert(0, f"        q[{f.name!r}] = s{n}\n")
     prelude = "".join(head)
-    hook_prelude = prelude + "".join(hook_head)
     if copied:
         prelude += "    p = e.__dict__.copy()\n" + "".join(fixes)
-        hook_prelude += "    p = H(e.__dict__)\n" + "".join(hook_fixes)
         literal = "{'event_type': T, 'event_params': p}"
         # The event's own shape, type and shared sub-objects: a new event of its class
         # holding the returned values, which every sink encodes as it would the event.
         # The returned dict stays as the hook left it (the program may keep it): the
-        # event's values that differ from it in type are set in a copy, a plain dict.
-        own = (
-            "        q = p.copy()\n"
-            if unfixes
-            else "        q = p if type(p) is dict else p.copy()\n"
-        )
+        # event's values that differ from it in type are set in a copy.
+        own = "        q = p.copy()\n" if unfixes else "        q = p\n"
         typed = (
             f"    if {' and '.join([*kept, 't == T'])}:\n"
             f"{own}{''.join(unfixes)}"
@@ -393,11 +222,7 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
         top_items = "".join(f"{name!r}: {values[name]}, " for name in top)
         param_items = ", ".join(f"{name!r}: {values[name]}" for name in params)
         literal = f"{{'event_type': T, {top_items}'event_params': {{{param_items}}}}}"
-        hook_params = ", ".join(f"{name!r}: {hook_values[name]}" for name in params)
-        hook_prelude += f"    p = H({{{hook_params}}})\n"
         typed = ""
-    hook_top = "".join(f"{name!r}: {hook_values[name]}, " for name in top)
-    hook_literal = f"H({{'event_type': T, {hook_top}'event_params': p}})"
     # A result whose top-level keys are not laid out as the wire object's goes the
     # general way, which lays them out so.
     top_check = "    if tuple(w) != WK:\n        return OTHER(w, e)\n"
@@ -408,13 +233,12 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
         make_values = "    v = p.values()\n"
     source = (
         f"def build(e):\n{prelude}    return {literal}\n"
-        f"def run(e, hook):\n{hook_prelude}    a = {hook_literal}\n    w = hook(a)\n"
-        f"    if {' and '.join(unchanged)}:\n        return e\n"
+        f"def run(e, hook):\n{prelude}    w = hook({literal})\n"
         "    if w is None:\n        return None\n"
-        f"    if type(w) not in DICTS or len(w) != {len(top) + 2}:\n        return OTHER(w, e)\n"
+        f"    if type(w) is not dict or len(w) != {len(top) + 2}:\n        return OTHER(w, e)\n"
         "    p = w.get('event_params')\n"
         "    t = w.get('event_type')\n"
-        "    if type(p) not in DICTS or type(t) is not str:\n        return OTHER(w, e)\n"
+        "    if type(p) is not dict or type(t) is not str:\n        return OTHER(w, e)\n"
         f"{top_check}"
         "    if tuple(p) != PK:\n        return OTHER(w, e)\n"
         f"{''.join(checks)}{typed}{make_values}"

@@ -553,10 +553,10 @@ def wire_event(wire: Any) -> WireEvent:
     ``event_type`` and an ``event_params`` dict whose keys make a shape (see
     :func:`wire_shape`). Its top-level keys are laid out as in every wire object:
     ``event_type`` first, ``event_params`` last, any other in between in their order."""
-    if not isinstance(wire, dict):
+    if type(wire) is not dict:
         raise TypeError(f"{type(wire).__name__} is not a dict")
     params = wire.get("event_params")
-    if type(wire.get("event_type")) is not str or not isinstance(params, dict):
+    if type(wire.get("event_type")) is not str or type(params) is not dict:
         raise TypeError("a dict without a string event_type and an event_params dict")
     top = tuple(key for key in wire if key not in ("event_type", "event_params"))
     for key in top:

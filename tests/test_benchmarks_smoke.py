@@ -76,6 +76,7 @@ def test_every_figure_runs_and_both_sides_deliver_everything() -> None:
 
     assert results["hooks"]["events"] > 0
     assert "codex_turn_event" in results["hooks"]["identity_ns_by_event_type"]
+    assert results["hooks"]["floor_path_ns_per_event"] is not None
 
     rows = summarise(results)
     rendered = table(rows)
@@ -120,8 +121,8 @@ def _steps(side: str) -> list[str]:
 def test_the_instruction_count_runs_the_hook_figures_worker_path(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # Under valgrind it counts; here only that the path it counts runs, with and without
-    # a hook, over the workload's 388 events.
-    for mode in ("none", "identity"):
+    # Under valgrind it counts; here only that the path it counts runs, without a hook,
+    # with one, and with the fresh-dict floor, over the workload's 388 events.
+    for mode in ("none", "identity", "floor"):
         _instructions._child(mode, 0)
         assert capsys.readouterr().out == "388\n"

@@ -10,7 +10,7 @@ import copy
 import dataclasses
 import json
 import logging
-import pickle
+import marshal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -555,8 +555,13 @@ def test_an_unchanged_event_is_sent_byte_for_byte_as_without_a_hook(
         before_send=lambda wire: wire, include=None, exclude=frozenset(), errors=InternalErrors()
     )
     [hooked] = hooks.apply([event])
-    # Nothing in the dicts the hook got was changed: the event itself goes on.
-    assert hooked is event
+    if event.top_level_fields:  # written out as the hook returned it
+        assert type(hooked) is WireEvent
+        assert hooked.wire == event.to_dict()
+    else:  # a new event of its class, holding what the hook returned
+        assert type(hooked) is type(event)
+        assert hooked == event
+        assert hooked is not event
     timestamp = 1_795_580_000_123_456_789
 
     def sent(item: AnalyticsEvent) -> list[bytes]:
@@ -720,10 +725,10 @@ def test_what_the_hook_returned_stays_as_it_left_it() -> None:
         report_session()
         sent = capture.dicts()
     assert json.loads(json.dumps(kept)) == sent
-    assert [isinstance(wire["event_params"].get("app_server_client"), dict) for wire in kept] == [
-        True,
-        False,
-        False,
+    assert [type(wire["event_params"].get("app_server_client")) for wire in kept] == [
+        dict,
+        type(None),
+        type(None),
     ]
 
 
@@ -743,7 +748,7 @@ def test_one_dict_returned_for_two_events_is_sent_twice() -> None:
     timestamp = 1_795_580_000_123_456_789
     assert event_line(one, timestamp) == event_line(two, timestamp) == event_line(event, timestamp)
     assert encode_events([one, two]) == encode_events([event, event])
-    assert isinstance(first[0]["event_params"]["connector_ids"], list)
+    assert type(first[0]["event_params"]["connector_ids"]) is list
 
 
 def test_a_shared_sub_object_with_its_keys_reordered_is_sent_in_that_order() -> None:
@@ -774,7 +779,7 @@ def test_a_shared_sub_object_with_its_keys_reordered_is_sent_in_that_order() -> 
         assert list(line["event_params"]["app_server_client"]) == reversed_keys
 
 
-# --- the dicts the hook gets note their changes ------------------------------------------
+# --- whatever the hook changes, and however, is what is sent --------------------------
 
 _TURN = next(e for e in WORKLOAD_EVENTS if isinstance(e, TurnEvent))
 _PLUGIN = next(e for e in WORKLOAD_EVENTS if isinstance(e, PluginUsedEvent))
@@ -882,29 +887,50 @@ def test_every_way_of_changing_the_hooks_dict_is_sent_as_changed(change: str) ->
     assert hooks.failed.value == 0
 
 
-def test_the_hooks_dicts_are_dicts_to_a_program() -> None:
-    """What the hook gets behaves as plain dicts and lists, and its copies are plain."""
+def test_the_hook_gets_plain_dicts_and_lists() -> None:
+    """Exactly ``dict`` and ``list``, nested ones included: hooks written with
+    ``type(value) is dict`` (a recursive scrubber, say) and serializers that accept only
+    the exact types (``yaml.safe_dump``, ``marshal``) see what they expect."""
     got: list[dict[str, Any]] = []
 
     def keep(wire: dict[str, Any]) -> dict[str, Any]:
         got.append(wire)
         return wire
 
+    failed = dataclasses.replace(
+        _TURN, status="failed", turn_error={"httpConnectionFailed": {"httpStatusCode": 502}}
+    )
     hooks = EventHooks(before_send=keep, include=None, exclude=frozenset(), errors=InternalErrors())
-    hooks.apply([_TURN, _PLUGIN])
-    turn, plugin = got
-    for wire, event in ((turn, _TURN), (plugin, _PLUGIN)):
-        assert isinstance(wire, dict) and isinstance(wire["event_params"], dict)
-        assert wire == event.to_dict()
-        assert repr(wire) == repr(event.to_dict())
-        assert json.dumps(wire) == json.dumps(event.to_dict())
-        for made in (copy.copy(wire), copy.deepcopy(wire), pickle.loads(pickle.dumps(wire))):
-            assert type(made) is dict and made == wire
-        assert type(copy.deepcopy(wire)["event_params"]) is dict
-        assert type(pickle.loads(pickle.dumps(wire))["event_params"]) is dict
-    assert isinstance(plugin["event_params"]["connector_ids"], list)
-    assert type(copy.deepcopy(plugin)["event_params"]["connector_ids"]) is list
-    assert type(pickle.loads(pickle.dumps(plugin))["event_params"]["connector_ids"]) is list
+    hooks.apply([_TURN, failed, _PLUGIN])
+
+    def types(value: object) -> set[type]:
+        if isinstance(value, dict):
+            return {type(value)}.union(*(types(item) for item in value.values()))
+        if isinstance(value, list):
+            return {type(value)}.union(*(types(item) for item in value))
+        return set()
+
+    turn, failed_turn, plugin = got
+    assert types(turn) == types(failed_turn) == {dict}
+    assert types(plugin) == {dict, list}
+    for wire in got:
+        assert marshal.loads(marshal.dumps(wire)) == wire
+
+
+def _scrub(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: "<redacted>" if k == "model" else _scrub(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_scrub(item) for item in value]
+    return value
+
+
+def test_a_scrubber_that_checks_exact_types_redacts() -> None:
+    hooks = EventHooks(
+        before_send=_scrub, include=None, exclude=frozenset(), errors=InternalErrors()
+    )
+    [hooked] = hooks.apply([_TURN])
+    assert json.loads(_spool._encode_event(hooked))["event_params"]["model"] == "<redacted>"
 
 
 def test_a_dict_changed_after_the_hook_returned_does_not_change_what_is_sent() -> None:
@@ -918,7 +944,6 @@ def test_a_dict_changed_after_the_hook_returned_does_not_change_what_is_sent() -
     [hooked] = hooks.apply([_TURN])
     got[0]["event_params"]["model"] = "changed later"
     got[0]["event_params"]["app_server_client"]["client_name"] = "changed later"
-    assert hooked is _TURN
     assert hooked.to_dict()["event_params"]["model"] == "gpt-5.1-codex"
     assert hooked.to_dict()["event_params"]["app_server_client"]["client_name"] == "codex_vscode"
 
