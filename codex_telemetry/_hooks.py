@@ -224,13 +224,16 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
         literal = f"{{'event_type': T, {top_items}'event_params': {{{param_items}}}}}"
         typed = ""
     # A result whose top-level keys are not laid out as the wire object's goes the
-    # general way, which lays them out so.
-    top_check = "    if tuple(w) != WK:\n        return OTHER(w, e)\n"
+    # general way, which lays them out so. A new event of the class is laid out so
+    # anyway: a result with no other top-level key is checked only when it is not one.
+    layout_check = "    if tuple(w) != WK:\n        return OTHER(w, e)\n"
     if top:
         top_values = "".join(f"w[{name!r}], " for name in top)
         make_values = f"    v = [{top_values}*p.values()]\n"
+        top_check, wire_check = layout_check, ""
     else:
         make_values = "    v = p.values()\n"
+        top_check, wire_check = "", layout_check
     source = (
         f"def build(e):\n{prelude}    return {literal}\n"
         f"def run(e, hook):\n{prelude}    w = hook({literal})\n"
@@ -241,7 +244,7 @@ def _compile(cls: type[AnalyticsEvent]) -> tuple[Callable[..., Any], Callable[..
         "    if type(p) is not dict or type(t) is not str:\n        return OTHER(w, e)\n"
         f"{top_check}"
         "    if tuple(p) != PK:\n        return OTHER(w, e)\n"
-        f"{''.join(checks)}{typed}{make_values}"
+        f"{''.join(checks)}{typed}{wire_check}{make_values}"
         "    d = None\n"
         f"{''.join(swaps)}"
         # The carrier's slots set directly: a third of what calling the class costs.
