@@ -340,12 +340,16 @@ class EventHooks:
             run = runs.get(type(event)) or _run_for(type(event))
             try:
                 result = run(event, before_send)
-            except Exception:
+            # Whatever the hook raises (SystemExit from a library, say, which would end
+            # the worker's thread and every event after this one), the event is sent.
+            except BaseException:
                 self.failed.increment()
                 kept.append(event)
                 self.errors.report(
                     "before_send",
-                    f"running before_send on a {event.event_type} event (sent unchanged)",
+                    f"before_send failed on a {event.event_type} event, which was sent "
+                    "unchanged: the fault is in the hook",
+                    template="codex_telemetry: %s",
                 )
                 continue
             if result is None:

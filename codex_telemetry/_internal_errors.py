@@ -133,21 +133,22 @@ class InternalErrors:
         """Faults reported so far."""
         return self._count.value
 
-    def report(self, kind: str, doing: str) -> None:
+    def report(
+        self,
+        kind: str,
+        doing: str,
+        *,
+        template: str = "codex_telemetry: internal error while %s; your code is unaffected",
+    ) -> None:
         """Report the fault being handled; call it from an ``except`` block.
 
         ``kind`` is what the rate limit counts by (``"reducer"``, ``"sink"``, ...);
-        ``doing`` completes "internal error while ...". Re-raises the fault in strict mode
-        unless the SDK's own code is running (see :meth:`in_charge`).
+        ``doing`` completes ``template`` ("internal error while ..."; a fault of the
+        program's own hook says so instead). Re-raises the fault in strict mode unless the
+        SDK's own code is running (see :meth:`in_charge`).
         """
         self._count.increment()
-        self._log.log(
-            logging.ERROR,
-            kind,
-            "codex_telemetry: internal error while %s; your code is unaffected",
-            doing,
-            exc_info=True,
-        )
+        self._log.log(logging.ERROR, kind, template, doing, exc_info=True)
         if self.strict and getattr(_in_charge, "errors", None) is None:
             raise  # noqa: PLE0704 - re-raises the exception its caller is handling
 

@@ -241,8 +241,8 @@ def test_a_hook_that_returns_no_wire_event_is_counted_and_the_event_kept(
     assert (stats.before_send_errors, stats.internal_errors) == (1, 1)
     [record] = [r for r in caplog.records if "before_send" in r.getMessage()]
     assert record.getMessage() == (
-        "codex_telemetry: internal error while running before_send on a codex_hook_run event "
-        "(sent unchanged); your code is unaffected"
+        "codex_telemetry: before_send failed on a codex_hook_run event, which was sent "
+        "unchanged: the fault is in the hook"
     )
     assert record.exc_info is not None and problem in str(record.exc_info[1])
 
@@ -271,6 +271,40 @@ def test_a_hook_that_raises_is_logged_once_counted_and_the_events_kept(
     lines = [r for r in caplog.records if "before_send" in r.getMessage()]
     assert len(lines) == 1
     assert lines[0].levelno == logging.ERROR
+
+
+@pytest.mark.parametrize("raised", [SystemExit(3), KeyboardInterrupt()], ids=repr)
+def test_a_hook_that_raises_system_exit_keeps_the_worker_and_the_events(
+    raised: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A library calling ``sys.exit`` inside the hook would end the worker's thread, and
+    with it every event after this one, silently."""
+    calls = 0
+
+    def exits_once(event: dict[str, Any]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise raised
+        return event
+
+    with capture_events(before_send=exits_once) as capture:
+        for turn in ("turn-1", "turn-2"):
+            codex_telemetry.track_fact(
+                HookRun(
+                    tracking=TrackingContext(model_slug="gpt-5", thread_id="t", turn_id=turn),
+                    hook_name="Stop",
+                    hook_source="user",
+                    status="completed",
+                )
+            )
+        assert capture.telemetry.flush(10)
+        events = capture.dicts()
+        stats = capture.telemetry.stats()
+    assert [event["event_params"]["turn_id"] for event in events] == ["turn-1", "turn-2"]
+    assert (stats.before_send_errors, stats.events_exported) == (1, 2)
+    [record] = [r for r in caplog.records if "before_send failed" in r.getMessage()]
+    assert record.exc_info is not None and record.exc_info[1] is raised
 
 
 def test_event_types_exclude_and_include() -> None:
