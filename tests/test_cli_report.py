@@ -229,3 +229,49 @@ def test_a_line_that_is_not_an_event_is_one_error_line(cli: CLI) -> None:
     (cli.cwd / "broken.jsonl").write_text("{not json\n")
     result = cli.run("report", "broken.jsonl")
     assert (result.code, result.err) == (1, "codex-telemetry: broken.jsonl:1: not JSON\n")
+
+
+def test_values_of_unexpected_types_are_counted_under_their_json(cli: CLI) -> None:
+    """A file written by another tool may hold a list where a status is expected."""
+    (cli.cwd / "odd.jsonl").write_text(
+        '{"event_type":"codex_turn_event","event_params":'
+        '{"status":["x"],"model":{"a":1},"input_tokens":true,"output_tokens":7}}\n'
+        '{"event_type":"codex_turn_steer_event","event_params":'
+        '{"result":"rejected","rejection_reason":{"x":1}}}\n'
+        '{"event_type":"skill_invocation","skill_name":3,"event_params":{}}\n'
+    )
+    result = cli.run("report", "odd.jsonl")
+    assert (result.code, result.err) == (0, "")
+    assert result.out == (
+        "events: 3\n"
+        "\n"
+        "events by type\n"
+        "event type              events\n"
+        "codex_turn_event             1\n"
+        "codex_turn_steer_event       1\n"
+        "skill_invocation             1\n"
+        "\n"
+        "turns by status\n"
+        "status  turns\n"
+        '["x"]       1\n'
+        "\n"
+        "tokens by model\n"
+        "model     turns  input  cached  output  reasoning  total\n"
+        '{"a": 1}      1      0       0       7          0      0\n'
+        "\n"
+        "steers: 0 accepted, 1 rejected\n"
+        "rejection reason  steers\n"
+        '{"x": 1}               1\n'
+        "\n"
+        "top skills\n"
+        "skill  invocations\n"
+        "3                1\n"
+        "\n"
+        "top apps: none\n"
+        "\n"
+        "top plugins: none\n"
+        "\n"
+        "events by client\n"
+        "client  events\n"
+        "(none)       3\n"
+    )

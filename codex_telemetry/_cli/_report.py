@@ -47,25 +47,25 @@ class Summary:
         self.events[kind] += 1
         self.clients[_client(params)] += 1
         if kind == "codex_turn_event":
-            self.turns_by_status[params.get("status") or _NONE] += 1
+            self.turns_by_status[_label(params.get("status"))] += 1
             model = self.tokens_by_model.setdefault(
-                str(params.get("model") or _NONE), dict.fromkeys(("turns", *_TOKENS), 0)
+                _label(params.get("model")), dict.fromkeys(("turns", *_TOKENS), 0)
             )
             model["turns"] += 1
             for name in _TOKENS:
                 value = params.get(name)
-                model[name] += value if isinstance(value, int) else 0
+                model[name] += value if type(value) is int else 0
         elif kind == "codex_turn_steer_event":
-            self.steers[str(params.get("result"))] += 1
+            self.steers[_label(params.get("result"))] += 1
             if params.get("result") == "rejected":
-                self.rejection_reasons[params.get("rejection_reason") or _NONE] += 1
+                self.rejection_reasons[_label(params.get("rejection_reason"))] += 1
         elif kind == "skill_invocation":
-            self.skills[str(wire.get("skill_name") or _NONE)] += 1
+            self.skills[_label(wire.get("skill_name"))] += 1
         elif kind in ("codex_app_used", "codex_app_mentioned"):
-            app = params.get("connector_id") or params.get("app_name") or _NONE
+            app = _label(params.get("connector_id") or params.get("app_name"))
             (self.apps_used if kind == "codex_app_used" else self.apps_mentioned)[app] += 1
         elif kind == "codex_plugin_used":
-            self.plugins_used[str(params.get("plugin_id") or _NONE)] += 1
+            self.plugins_used[_label(params.get("plugin_id"))] += 1
 
     def to_dict(self, top: int) -> dict[str, Any]:
         """The summary as plain JSON values."""
@@ -133,8 +133,18 @@ class Summary:
 def _client(params: dict[str, Any]) -> str:
     client = params.get("app_server_client")
     if isinstance(client, dict) and client.get("product_client_id"):
-        return str(client["product_client_id"])
-    return str(params.get("product_client_id") or _NONE)
+        return _label(client["product_client_id"])
+    return _label(params.get("product_client_id"))
+
+
+def _label(value: object) -> str:
+    """A value as a row's name: a string as it is, nothing as "(none)", anything else
+    (a file written by another tool may hold a number or a list there) as its JSON."""
+    if isinstance(value, str):
+        return value or _NONE
+    if value is None:
+        return _NONE
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _ranked(counts: Counter[str]) -> list[tuple[str, int]]:
