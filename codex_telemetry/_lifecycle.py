@@ -76,9 +76,10 @@ def call_with_deadline(
         with errors.in_charge(), errors.handling("sink_shutdown", "shutting the sink down"):
             result.append(bool(method(timeout)))
 
-    helper = threading.Thread(target=call, name="codex-telemetry-shutdown", daemon=True)
+    from codex_telemetry._threads import start_thread  # noqa: PLC0415 - at shutdown only
+
     try:
-        helper.start()
+        helper = start_thread(call, "codex-telemetry-shutdown")
     except RuntimeError:  # no new threads during interpreter finalisation
         call()
         return bool(result and result[0])
@@ -323,12 +324,14 @@ def _start_sigterm_backstop(seconds: float) -> None:
     exit hooks had spooled stays for the next process; only waiting is cut short."""
     import signal  # noqa: PLC0415
 
+    from codex_telemetry._threads import start_thread  # noqa: PLC0415
+
     def kill() -> None:
         time.sleep(seconds)
         os.kill(os.getpid(), signal.SIGKILL)
 
     with contextlib.suppress(RuntimeError):  # no new threads while finalising
-        threading.Thread(target=kill, name="codex-telemetry-sigterm-backstop", daemon=True).start()
+        start_thread(kill, "codex-telemetry-sigterm-backstop")
 
 
 def _terminate_by_default_action() -> None:

@@ -24,6 +24,7 @@ from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from codex_telemetry._stats import Counter
+from codex_telemetry._threads import start_thread
 
 if TYPE_CHECKING:
     from codex_telemetry._export._base import DeliveryCounters, EventSink
@@ -176,8 +177,7 @@ class Worker:
     def start(self) -> int:
         """Start the thread and return its ident; raises when it cannot (e.g. at
         interpreter shutdown)."""
-        thread = threading.Thread(target=self._run, name="codex-telemetry-worker", daemon=True)
-        thread.start()  # returns once the thread runs, its ident known
+        thread = start_thread(self._run, "codex-telemetry-worker")  # runs: its ident known
         assert thread.ident is not None
         self.ident = thread.ident
         self.started = True

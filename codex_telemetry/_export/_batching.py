@@ -32,6 +32,7 @@ from typing import Generic, TypeVar, cast
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._retry import IN_FLIGHT_AT_EXIT, StopSignal
 from codex_telemetry._internal_errors import log_internal_error
+from codex_telemetry._threads import start_thread
 from codex_telemetry.events import AnalyticsEvent, WireEvent, wire_values
 
 __all__ = [
@@ -235,8 +236,7 @@ class BatchWorker(Generic[T]):
         self._in_flight: InFlight | None = None
         self._oldest_since = 0.0  # when the oldest queued item arrived (monotonic)
         self._shutdown_result: bool | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._thread = start_thread(self._run, name)
 
     @property
     def stop_signal(self) -> StopSignal:

@@ -17,6 +17,7 @@ import requests
 
 from codex_telemetry._export._retry import Attempt, StopSignal, parse_retry_after
 from codex_telemetry._internal_errors import log_internal_error
+from codex_telemetry._threads import start_thread
 
 __all__ = ["HttpTransport", "classify_http_status"]
 
@@ -98,8 +99,7 @@ class HttpTransport:
             outcome.append(self._post(body, timeout))
             stop.wake()
 
-        helper = threading.Thread(target=post, name="codex-telemetry-http", daemon=True)
-        helper.start()
+        start_thread(post, "codex-telemetry-http")
         if not stop.wait_for(lambda: bool(outcome)):
             return Attempt.unanswered()  # it may still arrive: not counted lost
         return outcome[0]

@@ -55,6 +55,7 @@ from codex_telemetry._export._retry import RetryPolicy, Settlement, StopSignal
 from codex_telemetry._export._transport import Transport, TransportSender
 from codex_telemetry._export._wire import RecordWriter, group_request_bytes, resource_bytes
 from codex_telemetry._internal_errors import log_internal_error
+from codex_telemetry._threads import start_thread
 from codex_telemetry._version import __version__
 from codex_telemetry.events import AnalyticsEvent
 
@@ -506,8 +507,7 @@ class OTLPSink:
                 log_internal_error("provider_flush", "flushing the LoggerProvider")
                 result.append(False)
 
-        helper = threading.Thread(target=flush, name="codex-telemetry-flush", daemon=True)
-        helper.start()
+        helper = start_thread(flush, "codex-telemetry-flush")
         helper.join(max(timeout, 0.0))
         return bool(result and result[0])
 
