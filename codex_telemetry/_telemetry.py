@@ -11,6 +11,7 @@ default client are in :mod:`._client`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -187,18 +188,15 @@ class Telemetry(Gate):
         return self._worker.flush_sink(max(0.0, deadline - time.monotonic()))
 
     async def aflush(self, timeout: float | None = None) -> bool:
-        """:meth:`flush` for asyncio programs: the wait runs in a thread, so the event loop
-        keeps serving other tasks meanwhile."""
-        import asyncio  # noqa: PLC0415 - only asyncio programs pay for it
-
-        return await asyncio.to_thread(self.flush, timeout)
+        """:meth:`flush` for asyncio programs: the wait runs in a thread of its own, so the
+        event loop keeps serving other tasks meanwhile. Cancelled, it stops waiting at
+        once; the flush goes on in the background, and ``asyncio.run`` does not wait for
+        it (as it would for the loop's default executor)."""
+        return await _in_own_thread(lambda: self.flush(timeout), "codex-telemetry-aflush")
 
     async def ashutdown(self, timeout: float | None = None) -> bool:
-        """:meth:`shutdown` for asyncio programs: the wait runs in a thread, so the event
-        loop keeps serving other tasks meanwhile."""
-        import asyncio  # noqa: PLC0415 - only asyncio programs pay for it
-
-        return await asyncio.to_thread(self.shutdown, timeout)
+        """:meth:`shutdown` for asyncio programs, as :meth:`aflush` runs :meth:`flush`."""
+        return await _in_own_thread(lambda: self.shutdown(timeout), "codex-telemetry-ashutdown")
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush, then stop the worker and the sink; True when everything was delivered.
@@ -373,3 +371,39 @@ def delivery_of(sink: EventSink | None) -> DeliveryCounters:
     """A sink may expose the counters it reports through as ``delivery``."""
     delivery = getattr(sink, "delivery", None)
     return delivery if isinstance(delivery, DeliveryCounters) else DeliveryCounters()
+
+
+async def _in_own_thread(call: Callable[[], bool], name: str) -> bool:
+    """Await ``call()`` run in a daemon thread of its own.
+
+    Not ``asyncio.to_thread``: its threads are the loop's default executor, which
+    ``asyncio.run`` joins on the way out, so a cancelled flush against a dead collector
+    held the program's exit for the whole flush timeout.
+    """
+    import asyncio  # noqa: PLC0415 - only asyncio programs pay for it
+
+    from codex_telemetry._threads import start_thread  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[bool] = loop.create_future()
+
+    def settle(result: bool | None, error: BaseException | None) -> None:
+        if future.done():  # cancelled meanwhile
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(bool(result))
+
+    def run() -> None:
+        result: bool | None = None
+        error: BaseException | None = None
+        try:
+            result = call()
+        except BaseException as raised:  # strict mode: the caller gets it, as from flush()
+            error = raised
+        with contextlib.suppress(RuntimeError):  # the loop closed while it ran
+            loop.call_soon_threadsafe(settle, result, error)
+
+    start_thread(run, name)
+    return await future

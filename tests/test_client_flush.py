@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import codex_telemetry
 from codex_telemetry import _client
@@ -65,5 +66,34 @@ def test_ashutdown_without_a_client_is_true() -> None:
     previous = _client._swap_default(None)
     try:
         assert asyncio.run(codex_telemetry.ashutdown()) is True
+    finally:
+        _client._swap_default(previous)
+
+
+def test_a_cancelled_aflush_does_not_hold_the_programs_exit() -> None:
+    """``asyncio.run`` joins the loop's default executor on the way out: a flush running
+    there, cancelled by ``wait_for``, kept a program waiting on a dead collector for the
+    whole flush timeout. The flush runs in a thread of its own, which exit does not wait
+    for."""
+    previous = _client._swap_default(None)
+    try:
+        with HttpReceiver(default=HttpReply(hang=True)) as collector:
+            telemetry = codex_telemetry.init(
+                otlp__endpoint=collector.url(), otlp__timeout=30, strict=False
+            )
+            telemetry.track_fact(hook_run())
+
+            async def program() -> None:
+                try:
+                    await asyncio.wait_for(telemetry.aflush(timeout=30), 0.2)
+                except TimeoutError:
+                    return
+                raise AssertionError("the flush ended against a hanging collector")
+
+            asyncio.run(program())
+            # asyncio.run returned while the flush still waits on the collector.
+            flushing = [t for t in threading.enumerate() if t.name == "codex-telemetry-aflush"]
+            assert [t.is_alive() for t in flushing] == [True]
+            assert telemetry.shutdown(timeout=0.5) is False
     finally:
         _client._swap_default(previous)
