@@ -50,6 +50,17 @@ _RETRIED_GRPC: Final = frozenset(
 _CREDENTIAL_STATUSES: Final = frozenset({"401", "403", "unauthenticated", "permission_denied"})
 _ADDRESS_STATUSES: Final = frozenset({"404", "405", "not_found", "unimplemented"})
 
+# Answers of a collector that is there but busy or down for a while: retried, and when a
+# batch's retries run out, said as such.
+_BUSY: Final = {
+    "http_429": "HTTP 429",
+    "http_502": "HTTP 502",
+    "http_503": "HTTP 503",
+    "http_504": "HTTP 504",
+    "grpc_resource_exhausted": "RESOURCE_EXHAUSTED",
+    "grpc_unavailable": "UNAVAILABLE",
+}
+
 _FACT_DROPS: Final[dict[str, str]] = {
     "queue_full": (
         "codex_telemetry: facts are being dropped: the queue of facts waiting for the "
@@ -237,6 +248,20 @@ class Notices:
             )
             return
         refusal = _refusal(reason)
+        if refusal is None and reason in _BUSY:
+            # Reachable, but it kept saying it is busy or down, or asked to wait past the
+            # time a batch is retried: "check that it is reachable" would mislead.
+            self.say(
+                kind,
+                "codex_telemetry: %d events could not be delivered to %s: it answered %s "
+                "(busy or unavailable) until the batch's retries ran out, or asked to wait "
+                "longer than they last (Retry-After); check its load and its logs"
+                + _UNAFFECTED,
+                count,
+                where,
+                _BUSY[reason],
+            )
+            return
         if refusal is None:
             self.say(
                 kind,

@@ -243,12 +243,16 @@ class Worker:
             spool.close()
             self.kept = kept
             if kept and not spool.in_memory:
+                # Where they were going: a user who expected them there learns which
+                # destination did not take them in time.
+                destination = delivery.context.destination
                 _logger.warning(
                     "codex_telemetry: %d analytics events were kept in the spool (%s) and "
-                    "will be sent by the next process that uses it; your program is "
+                    "will be sent by the next process that uses it%s; your program is "
                     "unaffected",
                     kept,
                     directory,
+                    f": they had not reached {destination} before exit" if destination else "",
                 )
 
     def forget_spool_after_fork(self) -> None:

@@ -875,6 +875,11 @@ def test_exit_with_a_hung_collector_says_once_how_many_events_the_spool_keeps(
     assert lines[0].startswith(
         f"codex_telemetry: 300 analytics events were kept in the spool ({spool}/"
     ), lines[0]
+    assert (
+        ") and will be sent by the next process that uses it: they had not reached the "
+        in (lines[0])
+    )
+    assert " before exit; your program is unaffected" in lines[0]
 
 
 def test_flushing_a_host_provider_whose_collector_hangs_is_bounded() -> None:

@@ -134,8 +134,18 @@ def otlp_notices() -> Notices:
         (
             "http_503",
             "codex_telemetry: 3 events could not be delivered to the collector at "
-            "http://***@collector.example:4318/v1/logs (http_503) after retrying: check "
-            "that it is running and reachable; your program is unaffected",
+            "http://***@collector.example:4318/v1/logs: it answered HTTP 503 (busy or "
+            "unavailable) until the batch's retries ran out, or asked to wait longer than "
+            "they last (Retry-After); check its load and its logs; your program is "
+            "unaffected",
+        ),
+        (
+            "grpc_unavailable",
+            "codex_telemetry: 3 events could not be delivered to the collector at "
+            "http://***@collector.example:4318/v1/logs: it answered UNAVAILABLE (busy or "
+            "unavailable) until the batch's retries ran out, or asked to wait longer than "
+            "they last (Retry-After); check its load and its logs; your program is "
+            "unaffected",
         ),
         (
             "export_queue_full",
