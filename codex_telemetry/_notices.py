@@ -255,8 +255,7 @@ class Notices:
                 kind,
                 "codex_telemetry: %d events could not be delivered to %s: it answered %s "
                 "(busy or unavailable) until the batch's retries ran out, or asked to wait "
-                "longer than they last (Retry-After); check its load and its logs"
-                + _UNAFFECTED,
+                "longer than they last (Retry-After); check its load and its logs" + _UNAFFECTED,
                 count,
                 where,
                 _BUSY[reason],
