@@ -57,7 +57,28 @@ def _value(settings: TelemetrySettings, path: str) -> Any:
     value: Any = settings
     for part in path.split("."):
         value = getattr(value, part)
+    if value is None:
+        return _automatic(settings, path)
     return value
+
+
+def _automatic(settings: TelemetrySettings, path: str) -> Any:
+    """What a setting left at None means in effect, where the SDK decides it: the spool's
+    switch and folder, strict mode, the reducer's bounds. None where None is the value
+    (no service version, no file path)."""
+    if path == "spool.enabled":
+        return settings.spool.active_for(settings.exporter)
+    if path == "spool.directory":
+        from codex_telemetry._spool import default_spool_directory  # noqa: PLC0415
+
+        return default_spool_directory()
+    if path == "strict":
+        return settings.effective_strict()
+    if path.startswith("reducer."):
+        from codex_telemetry._reducer import ReducerLimits  # noqa: PLC0415
+
+        return getattr(ReducerLimits(), path.removeprefix("reducer."))
+    return None
 
 
 def _plain(settings: TelemetrySettings, path: str) -> Any:
@@ -75,6 +96,15 @@ def _plain(settings: TelemetrySettings, path: str) -> Any:
         return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', '?')}"
     if isinstance(value, BaseModel):  # pragma: no cover - every group is flattened
         return value.model_dump(mode="json")
+    return value
+
+
+def _shown(value: Any) -> Any:
+    """A path under the home directory as ``~/...``, the way a person reads it."""
+    if isinstance(value, str) and os.path.isabs(value):
+        home = os.path.expanduser("~")
+        if home not in ("~", os.sep) and Path(value).is_relative_to(home):
+            return str(Path("~") / Path(value).relative_to(home))
     return value
 
 
@@ -124,7 +154,7 @@ def config(as_json: bool) -> None:
     )
     click.echo("")
     rows = [
-        (path, _text(_plain(settings, path)), describe_source(source))
+        (path, _text(_shown(_plain(settings, path))), describe_source(source))
         for path, source in sources.items()
     ]
     for line in table(("setting", "value", "source"), rows):
