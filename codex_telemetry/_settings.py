@@ -560,6 +560,18 @@ class EventTypeSettings(BaseModel):
     def _check_names(cls, value: frozenset[str] | None) -> frozenset[str] | None:
         return _check_event_types(value)
 
+    @field_validator("include")
+    @classmethod
+    def _check_some_included(cls, value: frozenset[str] | None) -> frozenset[str] | None:
+        # An empty list would send nothing, silently: most likely a variable left empty.
+        if value is not None and not value:
+            raise _BadValueError(
+                [],
+                "is empty, which would send no event: leave it unset to send every type, "
+                "or set enabled=false to send nothing",
+            )
+        return value
+
 
 class TelemetrySettings(BaseSettings):
     """Every setting of the SDK. Build it with :func:`codex_telemetry.init` (or directly).

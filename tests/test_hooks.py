@@ -371,6 +371,18 @@ def test_an_unknown_event_type_is_a_configuration_error(monkeypatch: pytest.Monk
     )
 
 
+def test_an_empty_include_list_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It would send nothing, with no line saying why."""
+    monkeypatch.setenv("CODEX_TELEMETRY_EVENT_TYPES__INCLUDE", "[]")
+    with pytest.raises(codex_telemetry.ConfigurationError) as caught:
+        codex_telemetry.init()
+    assert caught.value.problems == (
+        "event_types.include (CODEX_TELEMETRY_EVENT_TYPES__INCLUDE): '[]' is empty, which "
+        "would send no event: leave it unset to send every type, or set enabled=false to "
+        "send nothing",
+    )
+
+
 def test_before_send_is_set_in_code_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CODEX_TELEMETRY_BEFORE_SEND", "my_module.redact")
     with pytest.raises(codex_telemetry.ConfigurationError) as caught:
