@@ -697,7 +697,10 @@ def test_a_process_killed_mid_stream_loses_nothing_that_append_returned(
     recovered = _indices(_take_all(spool))
     assert len(recovered) > last  # every append that returned, and maybe one more
     assert recovered == list(range(len(recovered)))  # in order, no gap, no duplicate
-    assert spool.stats().truncated_lines == 0
+    # The kernel may cut the write in flight short when a fatal signal comes (it stops
+    # copying once one is pending): that append never returned, and its partial line is
+    # counted and skipped, never read as an event.
+    assert spool.stats().truncated_lines <= 1
     spool.close()
 
 
