@@ -307,6 +307,27 @@ def test_a_hook_that_raises_system_exit_keeps_the_worker_and_the_events(
     assert record.exc_info is not None and record.exc_info[1] is raised
 
 
+def test_a_value_the_file_cannot_write_is_dropped_saying_before_send_may_be_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def add_bytes(event: dict[str, Any]) -> dict[str, Any]:
+        event["event_params"]["raw"] = b"\x00"
+        return event
+
+    telemetry = Telemetry(
+        load_settings(exporter="file", file__path=tmp_path / "events.jsonl", before_send=add_bytes)
+    )
+    telemetry.track_fact(hook_run())
+    assert telemetry.shutdown(10) is False
+    assert telemetry.stats().events_dropped == {"encoding_error": 1}
+    [line] = [r.getMessage() for r in caplog.records if "could not be written" in r.getMessage()]
+    assert line == (
+        "codex_telemetry: 1 events could not be written as UTF-8 JSON (TypeError); dropped. "
+        "Most likely cause: a string with a lone surrogate (a file name), or a value other "
+        "than JSON values returned by before_send"
+    )
+
+
 def test_event_types_exclude_and_include() -> None:
     with capture_events(event_types__exclude=["codex_hook_run"]) as capture:
         report_session()

@@ -13,7 +13,7 @@ from codex_telemetry._export._batching import BatchingSink, InFlight
 from codex_telemetry._export._encoding import event_attributes
 from codex_telemetry._export._file import Stamped, timestamp_text
 from codex_telemetry._export._retry import StopSignal
-from codex_telemetry._export._transport import ENCODING_ERRORS
+from codex_telemetry._export._transport import ENCODING_ERRORS, ENCODING_HINT
 from codex_telemetry.events import AnalyticsEvent
 
 __all__ = ["ConsoleSink", "format_event"]
@@ -68,9 +68,11 @@ class ConsoleSink(BatchingSink[Stamped]):
         if first_error is not None:
             lost = len(events) - len(lines)
             _logger.warning(
-                "codex_telemetry: %d events could not be written as JSON (%s); dropped",
+                "codex_telemetry: %d events could not be written as JSON (%s); dropped. Most "
+                "likely cause: %s",
                 lost,
                 type(first_error).__name__,
+                ENCODING_HINT,
             )
             in_flight.dropped(lost, "encoding_error")
         if not lines:

@@ -22,7 +22,7 @@ from pathlib import Path
 from codex_telemetry._export._base import DeliveryCounters
 from codex_telemetry._export._batching import BatchingSink, InFlight
 from codex_telemetry._export._retry import StopSignal
-from codex_telemetry._export._transport import ENCODING_ERRORS
+from codex_telemetry._export._transport import ENCODING_ERRORS, ENCODING_HINT
 from codex_telemetry._settings import file_kind
 from codex_telemetry.events import AnalyticsEvent, wire_object
 
@@ -146,9 +146,11 @@ class FileSink(BatchingSink[Stamped]):
                 first_error = first_error or error
         if lost:
             _logger.warning(
-                "codex_telemetry: %d events could not be written as UTF-8 JSON (%s); dropped",
+                "codex_telemetry: %d events could not be written as UTF-8 JSON (%s); dropped. "
+                "Most likely cause: %s",
                 lost,
                 type(first_error).__name__,
+                ENCODING_HINT,
             )
             in_flight.dropped(lost, "encoding_error")
         if not lines:

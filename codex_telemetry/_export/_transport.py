@@ -22,7 +22,7 @@ from codex_telemetry._export._retry import (
     deliver,
 )
 
-__all__ = ["ENCODING_ERRORS", "Transport", "TransportSender"]
+__all__ = ["ENCODING_ERRORS", "ENCODING_HINT", "Transport", "TransportSender"]
 
 _logger = logging.getLogger(__name__)
 
@@ -31,6 +31,13 @@ T = TypeVar("T")
 ENCODING_ERRORS = (ValueError, TypeError, UnicodeError, RecursionError, OverflowError)
 """What an encoder raises for an item it cannot write (an integer beyond int64, a lone
 surrogate, a value nested past the interpreter's recursion limit)."""
+
+# What an event that cannot be encoded most likely holds, said with its drop: the SDK's own
+# events hold only JSON values, and strings from the machine (file names) may not encode.
+ENCODING_HINT = (
+    "a string with a lone surrogate (a file name), or a value other than JSON values "
+    "returned by before_send"
+)
 
 
 class Transport(Protocol):
@@ -113,10 +120,12 @@ class TransportSender(Generic[T]):
                 kept.append(item)
         if lost:
             _logger.warning(
-                "codex_telemetry: %d events could not be encoded (%s: %s); dropped",
+                "codex_telemetry: %d events could not be encoded (%s: %s); dropped. Most "
+                "likely cause: %s",
                 lost,
                 type(first_error).__name__,
                 first_error,
+                ENCODING_HINT,
             )
             settlement.dropped(lost, "encoding_error")
         return kept
