@@ -698,14 +698,12 @@ def hooks(side: str, params: dict[str, Any]) -> dict[str, Any]:
 
     The workload's events go, batch by batch as the worker hands them on, along the
     worker's whole path after the reducer (:func:`_worker_path`): without hooks, with
-    ``before_send`` returning its argument (``identity``), and with one that redacts a
-    field (``redact``), the three interleaved in every round. What a hook costs is the
-    difference with the path without hooks, round by round (median). The hook stage
-    alone is timed too, and by event type.
-
-    A fourth path (``floor``) only builds each event's fresh wire dict and passes it to a
-    hook returning it, then sends the event as it was, with nothing checked: the least a
-    ``before_send`` can cost while it receives a fresh dict, whatever the stage does.
+    ``before_send`` returning its argument (``identity``), with one that redacts a field
+    (``redact``), and through :func:`fresh_dict_floor` (``floor``: the fresh wire dict
+    and the call only, the least a ``before_send`` can cost while it receives a fresh
+    dict), the four interleaved in every round. What each costs is the difference with
+    the path without hooks, round by round (median). The hook stage alone is timed too,
+    and by event type.
     """
     from codex_telemetry._hooks import EventHooks  # noqa: PLC0415
     from codex_telemetry._internal_errors import InternalErrors  # noqa: PLC0415

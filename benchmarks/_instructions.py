@@ -8,8 +8,7 @@ spool's encoding, one SDK log record per event, the OTLP/protobuf requests) unde
 with :func:`benchmarks._child.fresh_dict_floor` (the fresh wire dict and the call,
 nothing checked: the least a stage can cost), once for one round and once for five; the
 difference, per event of the four extra rounds, leaves out start-up and the one-time
-work. Needs ``valgrind`` on the ``PATH``;
-takes about two minutes.
+work. Needs ``valgrind`` on the ``PATH``; takes about a minute.
 """
 
 from __future__ import annotations
